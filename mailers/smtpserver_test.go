@@ -52,10 +52,10 @@ type smtpServer struct {
 	mechs []string
 	pool  *x509.CertPool // trusts the server certificate
 
-	failData    atomic.Int32 // reply 451 to the next n DATA commands
+	failData     atomic.Int32 // reply 451 to the next n DATA commands
 	failDataPerm atomic.Int32 // reply 554 to the next n DATA commands
-	refuse      atomic.Int32 // close the next n connections at once
-	conns       atomic.Int32
+	refuse       atomic.Int32 // close the next n connections at once
+	conns        atomic.Int32
 
 	mu    sync.Mutex
 	mails []receivedMail
@@ -246,9 +246,9 @@ func (ss *session) Logout() error { return nil }
 
 // loginServer is the server side of AUTH LOGIN (go-sasl has only the client).
 type loginServer struct {
-	check      func(user, pass string) error
-	step       int
-	user       string
+	check func(user, pass string) error
+	step  int
+	user  string
 }
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
