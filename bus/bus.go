@@ -199,7 +199,7 @@ func (b *Bus) publishLocked(e *Event, now *time.Time) {
 			b.histLen++
 		}
 	}
-	if e.Server != nil && len(b.byServer) > 0 {
+	if e.Server != nil && len(b.byServer) > 0 && e.Type.Family() == "SERVER" {
 		for _, s := range b.byServer[keyOf(e.Server)] {
 			if s.match(e) {
 				b.enqueue(s, e)

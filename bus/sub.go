@@ -16,7 +16,9 @@ const (
 	// DropOldest (the default) gives the subscription a bounded queue
 	// (DefaultQueueLen events unless QueueLen says otherwise). When it is
 	// full, the oldest queued event is dropped, counted (TypeCounters.Dropped,
-	// SubStats.Dropped) and reported in one warning per burst:
+	// SubStats.Dropped) and reported in one warning per burst (the drops
+	// of the second that follows the first one, so at most one line per
+	// second per subscriber, and a stuck subscriber is reported too):
 	// "bus: subscriber <name> is too slow, dropped N events".
 	DropOldest Mode = iota
 	// Coalesce is for state followers. The queue holds at most one event per
