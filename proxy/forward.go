@@ -1,0 +1,431 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+)
+
+// effConnMode combines the frontend and backend options: close beats
+// server-close beats keep-alive.
+func (t *Txn) effConnMode() connMode {
+	m := t.fe.connMode
+	if t.be != nil && t.be.connMode > m {
+		m = t.be.connMode
+	}
+	return m
+}
+
+// hasReqBody reports whether the request carries a body.
+func (t *Txn) hasReqBody() bool { return t.req.chunked || t.req.contentLength > 0 }
+
+// prepareRequest rewrites hop-by-hop headers before the request leaves.
+func (t *Txn) prepareRequest() {
+	r := &t.req
+	r.DelHeader("connection")
+	r.DelHeader("proxy-connection")
+	r.DelHeader("keep-alive")
+	if r.upgrade {
+		r.AddHeader("Connection", "upgrade")
+	} else {
+		r.DelHeader("upgrade")
+		if t.effConnMode() != connKeepAlive {
+			r.AddHeader("Connection", "close")
+		}
+	}
+	if r.expect100 && t.hasReqBody() {
+		// We answer "100 Continue" ourselves right before streaming the
+		// body, so the server never waits for a client that waits for it.
+		r.DelHeader("expect")
+	}
+	t.addForwardedFor()
+}
+
+// addForwardedFor implements option forwardfor.
+func (t *Txn) addForwardedFor() {
+	ff := t.fe.fwdFor
+	name := "X-Forwarded-For"
+	ifNone := false
+	if t.be != nil && t.be.fwdFor != nil {
+		if t.be.fwdFor.Header != "" {
+			name = t.be.fwdFor.Header
+		}
+		ifNone = t.be.fwdFor.IfNone
+		if ff == nil {
+			ff = t.be.fwdFor
+		} else {
+			ifNone = ifNone && ff.IfNone
+		}
+	} else if ff != nil {
+		if ff.Header != "" {
+			name = ff.Header
+		}
+		ifNone = ff.IfNone
+	}
+	if ff == nil {
+		return
+	}
+	src := t.s.src.Addr()
+	if ff.Except != "" && matchExcept(ff.Except, src) {
+		return
+	}
+	if ifNone {
+		if _, ok := t.req.Header(name); ok {
+			return
+		}
+	}
+	var buf [64]byte
+	t.req.AddHeaderBytes(name, src.AppendTo(buf[:0]))
+}
+
+// forward sends the request to a server of t.be and relays the response.
+func (t *Txn) forward() {
+	be := t.be
+	e := t.s.e
+	t.prepareRequest()
+	key := t.lbKey()
+	var avoid *Server
+	failures := 0
+	for {
+		srv, waited, err := be.acquire(e.ctx, key, t.forcedServer(), avoid)
+		if t.tQueued < 0 {
+			t.tQueued = 0
+		}
+		t.tQueued += waited
+		if err != nil {
+			switch {
+			case errors.Is(err, errQueueTimeout):
+				t.setTerm('s', 'Q')
+			default:
+				t.setTerm('S', 'C')
+			}
+			t.tConnect = -1
+			t.sendError(503)
+			return
+		}
+		t.srv = srv
+		srv.Counters.Lbtot.Add(1)
+		be.BeCounters.Lbtot.Add(1)
+		srv.Counters.addSession(time.Now())
+		sc, err := t.connect(srv)
+		if err != nil {
+			srv.Counters.endSession()
+			srv.release()
+			srv.Counters.Econ.Add(1)
+			be.BeCounters.Econ.Add(1)
+			srv.observeL4(false)
+			failures++
+			if failures > be.retries {
+				if isTimeout(err) {
+					t.setTerm('s', 'C')
+				} else {
+					t.setTerm('S', 'C')
+				}
+				t.sendError(503)
+				return
+			}
+			t.retries++
+			srv.Counters.Wretr.Add(1)
+			be.BeCounters.Wretr.Add(1)
+			if be.redispatch && failures == be.retries {
+				avoid = srv
+				t.redisp = true
+				srv.Counters.Wredis.Add(1)
+				be.BeCounters.Wredis.Add(1)
+			}
+			continue
+		}
+		srv.observeL4(true)
+		retry := t.exchange(srv, sc)
+		srv.Counters.endSession()
+		srv.release()
+		if !retry {
+			return
+		}
+		// A reused connection died before answering: replay on a new one.
+		t.rsp.reset()
+		t.status = 0
+	}
+}
+
+// forcedServer returns the server required by use-server rules, if any.
+func (t *Txn) forcedServer() *Server { return t.rules.forcedServer(t) }
+
+// connect returns a pooled connection or dials a new one.
+func (t *Txn) connect(srv *Server) (*srvConn, error) {
+	e := t.s.e
+	if t.effConnMode() == connKeepAlive && !t.req.upgrade {
+		if c := srv.pool.get(); c != nil {
+			srv.Counters.Reuse.Add(1)
+			t.be.BeCounters.Reuse.Add(1)
+			if t.tConnect < 0 {
+				t.tConnect = 0
+			}
+			t.connected = true
+			return c, nil
+		}
+	}
+	start := time.Now()
+	c, err := srv.dial(e.ctx, int(t.s.dst.Port()), t.be.timeoutConnect(), e.bufsize)
+	if t.tConnect < 0 {
+		t.tConnect = 0
+	}
+	t.tConnect += time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	srv.Counters.Connect.Add(1)
+	t.be.BeCounters.Connect.Add(1)
+	t.connected = true
+	return c, nil
+}
+
+// exchange sends the request on sc and relays the response. It returns true
+// when the request must be replayed on a fresh connection (a reused idle
+// connection was closed by the server before any response byte).
+func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
+	s := t.s
+	be := t.be
+	t.sc = sc
+	t.st.client = s.raw
+	t.st.srv = srv
+	t.st.server.Store(sc)
+	srv.addStream(&t.st)
+	defer srv.removeStream(&t.st)
+	reusable := false
+	defer func() {
+		t.sc = nil
+		if reusable && t.st.killed.Load() == 0 {
+			sc.tc.setTimeouts(0, 0)
+			srv.pool.put(sc)
+		} else {
+			sc.close()
+		}
+	}()
+	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
+
+	// Request head.
+	t.req.writeRequestHead(sc.bw)
+	hasBody := t.hasReqBody()
+	if !hasBody {
+		if err := sc.bw.Flush(); err != nil {
+			if sc.reused {
+				return true
+			}
+			t.serverFailed(err, false)
+			return false
+		}
+	} else {
+		if t.req.expect100 {
+			if err := writeContinue(s.bw); err != nil {
+				t.setTerm('C', 'D')
+				t.closeCli = true
+				return false
+			}
+		}
+		var n int64
+		var err error
+		if t.req.chunked {
+			n, err = copyChunked(sc.bw, s.br, s.e.maxHdr)
+		} else {
+			n, err = copyN(sc.bw, s.br, t.req.contentLength)
+		}
+		t.bytesIn += n
+		if err == nil {
+			err = dstErr(sc.bw.Flush())
+		}
+		if err != nil {
+			t.closeCli = true
+			if isSrcErr(err) {
+				// Client-side failure while streaming the body.
+				if errors.Is(err, errBadChunk) {
+					t.setTerm('P', 'D')
+					be.BeCounters.Eresp.Add(0)
+					t.fe.Counters.Ereq.Add(1)
+					t.sendError(400)
+				} else if isTimeout(err) {
+					t.setTerm('c', 'D')
+					t.fe.Counters.CliAbrt.Add(1)
+				} else {
+					t.setTerm('C', 'D')
+					srv.Counters.CliAbrt.Add(1)
+					be.BeCounters.CliAbrt.Add(1)
+				}
+				return false
+			}
+			// The server stopped reading: it may still have answered.
+		}
+	}
+
+	// Response head, skipping interim responses.
+	for {
+		err := t.rsp.readHeaderBlock(sc.br)
+		if err == nil {
+			err = t.rsp.parseResponse(s.e.maxHdr)
+		}
+		if err != nil {
+			if sc.reused && len(t.rsp.buf) == 0 && !hasBody && !isTimeout(err) && t.st.killed.Load() == 0 {
+				return true
+			}
+			t.serverFailed(err, true)
+			return false
+		}
+		if t.rsp.status >= 200 || t.rsp.status == 101 {
+			break
+		}
+		// 1xx interim: forward it (a 100 is swallowed when we sent ours).
+		if !(t.rsp.status == 100 && t.req.expect100) {
+			t.rsp.writeResponseHead(s.bw)
+			_ = s.bw.Flush()
+		}
+	}
+	t.tRespHdr = time.Now()
+	t.status = t.rsp.status
+	srv.observeL7(t.status)
+
+	if v := t.rules.httpResponse(t); v.final() {
+		t.applyResponseVerdict(v)
+		return false
+	}
+
+	if t.rsp.status == 101 && t.req.upgrade {
+		t.tunnelUpgrade(sc)
+		return false
+	}
+
+	// Response framing towards the client.
+	noBody := t.rsp.status == 204 || t.rsp.status == 304 || equalFold(t.req.Method(), "HEAD")
+	closeDelimited := !noBody && !t.rsp.chunked && t.rsp.contentLength < 0
+	if closeDelimited || t.rsp.connClose {
+		if closeDelimited {
+			t.closeCli = true
+		}
+	}
+	if s.e.stopping.Load() {
+		t.closeCli = true
+	}
+	t.rules.httpAfterResponse(t)
+	t.prepareResponse()
+	hdrLen := s.bw.Buffered()
+	t.rsp.writeResponseHead(s.bw)
+	t.bytesOut += int64(s.bw.Buffered() - hdrLen)
+	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
+	var n int64
+	var err error
+	switch {
+	case noBody:
+		err = dstErr(s.bw.Flush())
+	case t.rsp.chunked:
+		n, err = copyChunked(s.bw, sc.br, s.e.maxHdr)
+	case t.rsp.contentLength >= 0:
+		n, err = copyN(s.bw, sc.br, t.rsp.contentLength)
+	default:
+		n, err = copyUntilEOF(s.bw, sc.br)
+	}
+	t.bytesOut += n
+	if err == nil {
+		err = dstErr(s.bw.Flush())
+	}
+	if err != nil {
+		t.closeCli = true
+		if code := t.st.killed.Load(); code != 0 {
+			t.setTerm(byte(code), 'D')
+			return false
+		}
+		if isSrcErr(err) {
+			if isTimeout(err) {
+				t.setTerm('s', 'D')
+			} else {
+				t.setTerm('S', 'D')
+			}
+			srv.Counters.SrvAbrt.Add(1)
+			be.BeCounters.SrvAbrt.Add(1)
+		} else {
+			if isTimeout(err) {
+				t.setTerm('c', 'D')
+			} else {
+				t.setTerm('C', 'D')
+			}
+			srv.Counters.CliAbrt.Add(1)
+			be.BeCounters.CliAbrt.Add(1)
+		}
+		return false
+	}
+	t.tEnd = time.Now()
+	reusable = !closeDelimited && !t.rsp.connClose && t.effConnMode() == connKeepAlive && !s.e.stopping.Load()
+	return false
+}
+
+// serverFailed maps a server-side failure before the response headers to
+// HAProxy's status and termination state.
+func (t *Txn) serverFailed(err error, reading bool) {
+	srv, be := t.srv, t.be
+	t.closeCli = true
+	if code := t.st.killed.Load(); code != 0 {
+		t.setTerm(byte(code), 'H')
+		t.status = -1
+		return
+	}
+	srv.Counters.Eresp.Add(1)
+	be.BeCounters.Eresp.Add(1)
+	switch {
+	case isTimeout(err):
+		t.setTerm('s', 'H')
+		srv.observeL4(false)
+		t.sendError(504)
+	case errors.Is(err, errTooLarge), errors.Is(err, errBadStatusLine), errors.Is(err, errBadHeader),
+		errors.Is(err, errBadCL), errors.Is(err, errBadTE), errors.Is(err, errTooManyHeaders):
+		t.setTerm('P', 'H')
+		srv.observeL7(502)
+		t.sendError(502)
+	default:
+		t.setTerm('S', 'H')
+		srv.observeL4(false)
+		t.sendError(502)
+	}
+}
+
+// prepareResponse rewrites hop-by-hop headers of the response.
+func (t *Txn) prepareResponse() {
+	r := &t.rsp
+	r.DelHeader("connection")
+	r.DelHeader("proxy-connection")
+	r.DelHeader("keep-alive")
+	if t.closeCli {
+		r.AddHeader("connection", "close")
+	} else if t.req.minor == 0 {
+		r.AddHeader("connection", "keep-alive")
+	}
+}
+
+// tunnelUpgrade relays a 101 Switching Protocols and then both directions.
+func (t *Txn) tunnelUpgrade(sc *srvConn) {
+	s := t.s
+	t.rsp.DelHeader("connection")
+	t.rsp.AddHeader("connection", "upgrade")
+	t.rsp.writeResponseHead(s.bw)
+	if err := s.bw.Flush(); err != nil {
+		t.setTerm('C', 'D')
+		t.closeCli = true
+		return
+	}
+	t.closeCli = true
+	to := t.be.timeouts.Tunnel
+	if to == 0 {
+		to = t.be.timeouts.Server
+	}
+	s.conn.setTimeouts(0, 0)
+	sc.tc.setTimeouts(0, 0)
+	res := runTunnel(s.conn.Conn, s.br, sc.tc.Conn, sc.br, to, t.fe.timeouts.ClientFin, t.be.timeouts.ServerFin)
+	t.bytesIn += res.up
+	t.bytesOut += res.down
+	t.tEnd = time.Now()
+	if code := t.st.killed.Load(); code != 0 {
+		t.setTerm(byte(code), 'D')
+	} else if res.timeout {
+		t.setTerm('c', 'D')
+	} else if res.err != nil && !errors.Is(res.err, io.EOF) && !errors.Is(res.err, net.ErrClosed) {
+		t.setTerm('C', 'D')
+	}
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// tunnelResult reports a finished bidirectional relay.
+type tunnelResult struct {
+	up, down   int64 // client->server, server->client payload bytes
+	timeout    bool
+	err        error // first non-EOF error
+	clientDone bool  // the client side ended first
+}
+
+// runTunnel relays bytes both ways until both directions end, honouring an
+// inactivity timeout shared by both directions (timeout tunnel/client/server)
+// and the half-closed timeouts. Plain TCP connections use io.Copy, which
+// splices on Linux; bytes already buffered in the readers go first.
+func runTunnel(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Reader, idle, cliFin, srvFin time.Duration) tunnelResult {
+	var res tunnelResult
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wg.Add(2)
+	abort := func() {
+		_ = cli.Close()
+		_ = srv.Close()
+	}
+	dir := func(dst, src net.Conn, br *bufio.Reader, count *int64, fin time.Duration, fromClient bool) {
+		defer wg.Done()
+		n, err := pipe(dst, src, br, idle, &last)
+		atomic.AddInt64(count, n)
+		mu.Lock()
+		if err != nil {
+			if errors.Is(err, errTunnelIdle) {
+				res.timeout = true
+			} else if res.err == nil {
+				res.err = err
+			}
+		}
+		if fromClient && err == nil {
+			res.clientDone = true
+		}
+		mu.Unlock()
+		if err != nil {
+			abort()
+			return
+		}
+		// Half-close: propagate the end of this direction, then bound the
+		// time the other direction may stay open.
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		if fin > 0 {
+			_ = dst.SetReadDeadline(time.Now().Add(fin))
+		}
+	}
+	go dir(srv, cli, cbr, &res.up, srvFin, true)
+	go dir(cli, srv, sbr, &res.down, cliFin, false)
+	wg.Wait()
+	abort()
+	return res
+}
+
+var errTunnelIdle = errors.New("tunnel inactivity timeout")
+
+// pipe copies src to dst until EOF. With an idle timeout, the read deadline
+// is renewed while either direction moves bytes (last holds the time of the
+// last progress of either side).
+func pipe(dst, src net.Conn, br *bufio.Reader, idle time.Duration, last *atomic.Int64) (int64, error) {
+	var total int64
+	if br != nil && br.Buffered() > 0 {
+		b, _ := br.Peek(br.Buffered())
+		n, err := dst.Write(b)
+		_, _ = br.Discard(n)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	for {
+		if idle > 0 {
+			_ = src.SetReadDeadline(time.Now().Add(idle))
+		}
+		n, err := io.Copy(dst, src)
+		total += n
+		if n > 0 {
+			last.Store(time.Now().UnixNano())
+		}
+		if err == nil {
+			return total, nil // EOF
+		}
+		if isTimeout(err) && idle > 0 {
+			if time.Since(time.Unix(0, last.Load())) < idle {
+				continue
+			}
+			return total, errTunnelIdle
+		}
+		return total, err
+	}
+}
