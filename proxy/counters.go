@@ -9,16 +9,16 @@ import (
 // the Lua get_stats() tables and the metrics. Every field is an atomic so the
 // request path updates them without locks.
 type Counters struct {
-	Scur, Smax       atomic.Int64 // current / max sessions
-	Stot             atomic.Int64 // cumulative sessions (connections for frontends, requests/sessions for backends and servers)
-	Bin, Bout        atomic.Int64 // bytes in / out
-	Dreq, Dresp      atomic.Int64 // denied requests / responses
-	Ereq             atomic.Int64 // request errors
-	Econ, Eresp      atomic.Int64 // connection errors / response errors
-	Wretr, Wredis    atomic.Int64 // retries / redispatches
-	Qcur, Qmax       atomic.Int64 // queued requests
-	Lbtot            atomic.Int64 // times selected by the load balancer
-	CliAbrt, SrvAbrt atomic.Int64 // data transfers aborted by the client / server
+	Scur, Smax       atomic.Int64    // current / max sessions
+	Stot             atomic.Int64    // cumulative sessions (connections for frontends, requests/sessions for backends and servers)
+	Bin, Bout        atomic.Int64    // bytes in / out
+	Dreq, Dresp      atomic.Int64    // denied requests / responses
+	Ereq             atomic.Int64    // request errors
+	Econ, Eresp      atomic.Int64    // connection errors / response errors
+	Wretr, Wredis    atomic.Int64    // retries / redispatches
+	Qcur, Qmax       atomic.Int64    // queued requests
+	Lbtot            atomic.Int64    // times selected by the load balancer
+	CliAbrt, SrvAbrt atomic.Int64    // data transfers aborted by the client / server
 	Hrsp             [6]atomic.Int64 // 1xx..5xx, other
 	ReqTot           atomic.Int64
 	Intercepted      atomic.Int64
@@ -30,10 +30,10 @@ type Counters struct {
 	LastSess         atomic.Int64 // unix seconds of the last session, 0 = never
 	// Timing averages over the last 1024 requests (ms), kept as sums of a
 	// sliding window approximated by an exponential moving average.
-	qtime, ctime, rtime, ttime                 ewma
-	QtimeMax, CtimeMax, RtimeMax, TtimeMax     atomic.Int64
-	sessRate, connRate, reqRate                rate
-	SessRateMax, ConnRateMax, ReqRateMax       atomic.Int64
+	qtime, ctime, rtime, ttime             ewma
+	QtimeMax, CtimeMax, RtimeMax, TtimeMax atomic.Int64
+	sessRate, connRate, reqRate            rate
+	SessRateMax, ConnRateMax, ReqRateMax   atomic.Int64
 }
 
 // addSession accounts one new session.

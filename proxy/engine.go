@@ -44,8 +44,8 @@ type Engine struct {
 	stderr  io.Writer
 	inherit map[string]net.Listener
 
-	proxies []*Proxy
-	byName  map[string]*Proxy
+	proxies     []*Proxy
+	byName      map[string]*Proxy
 	globalSlots *semaphore
 	bufsize     int
 	maxHdr      int
@@ -63,9 +63,9 @@ type Engine struct {
 	closed bool
 
 	// Process-wide counters ("show info").
-	CurrConns atomic.Int64
-	CumConns  atomic.Int64
-	CumReq    atomic.Int64
+	CurrConns      atomic.Int64
+	CumConns       atomic.Int64
+	CumReq         atomic.Int64
 	MaxConnReached atomic.Int64
 
 	rules engineRules

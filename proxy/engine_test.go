@@ -65,10 +65,10 @@ func httpProxyConfig(backends ...string) *config.Config {
 		be.Servers = append(be.Servers, &config.Server{Name: fmt.Sprintf("s%d", i+1), Addr: b, Params: p})
 	}
 	fe := &config.Proxy{Kind: config.KindFrontend, Name: "fe", Mode: "http", Retries: 3, DefaultBackend: "be",
-		Binds:    []*config.Bind{{Addrs: []string{"127.0.0.1:0"}}},
-		Timeouts: config.Timeouts{Client: 5 * time.Second},
+		Binds:     []*config.Bind{{Addrs: []string{"127.0.0.1:0"}}},
+		Timeouts:  config.Timeouts{Client: 5 * time.Second},
 		LogFormat: "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r",
-		Logs:     []*config.Log{{Target: "stdout", Format: "raw", Facility: "local0"}}}
+		Logs:      []*config.Log{{Target: "stdout", Format: "raw", Facility: "local0"}}}
 	return &config.Config{Proxies: []*config.Proxy{fe, be}}
 }
 

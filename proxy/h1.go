@@ -36,12 +36,12 @@ type Msg struct {
 	headers []hfield
 
 	// Start line.
-	method, uri, proto span // request
+	method, uri, proto  span // request
 	origMethod, origURI span // as received (logs)
-	reason             span // response
-	status             int
-	isResp             bool
-	minor              int // 0 or 1 (HTTP/1.x)
+	reason              span // response
+	status              int
+	isResp              bool
+	minor               int // 0 or 1 (HTTP/1.x)
 
 	// Framing, computed at parse time and kept in sync by the engine.
 	contentLength int64 // -1 when absent

@@ -75,14 +75,14 @@ func (s *semaphore) close() {
 
 // listener is one bound address of a frontend.
 type listener struct {
-	fe      *Proxy
-	conf    *config.Bind
-	addr    Addr
-	ln      net.Listener
-	tlsConf *tls.Config
-	name    string
-	id      int
-	wg      sync.WaitGroup
+	fe       *Proxy
+	conf     *config.Bind
+	addr     Addr
+	ln       net.Listener
+	tlsConf  *tls.Config
+	name     string
+	id       int
+	wg       sync.WaitGroup
 	Counters Counters
 }
 

@@ -55,11 +55,11 @@ func init() {
 			}
 			return append(b, "<NOSRV>"...)
 		},
-		"ST": func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, int64(t.status), 10) },
-		"B":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.bytesOut, 10) },
-		"U":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.bytesIn, 10) },
-		"CC": func(b []byte, t *Txn) []byte { return append(b, '-') },
-		"CS": func(b []byte, t *Txn) []byte { return append(b, '-') },
+		"ST":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, int64(t.status), 10) },
+		"B":   func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.bytesOut, 10) },
+		"U":   func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.bytesIn, 10) },
+		"CC":  func(b []byte, t *Txn) []byte { return append(b, '-') },
+		"CS":  func(b []byte, t *Txn) []byte { return append(b, '-') },
 		"tsc": func(b []byte, t *Txn) []byte { return append(b, t.term[0], t.term[1], '-', '-') },
 		"ts":  func(b []byte, t *Txn) []byte { return append(b, t.term[0], t.term[1]) },
 		"ac":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.s.e.CurrConns.Load(), 10) },
@@ -163,9 +163,9 @@ func init() {
 			_, tw, tc, _, _ := t.timers()
 			return strconv.AppendInt(b, ta-maxI64(tw, 0)-maxI64(tc, 0)-tr, 10)
 		},
-		"Tu": func(b []byte, t *Txn) []byte { _, _, _, _, ta := t.timers(); return strconv.AppendInt(b, ta, 10) },
-		"ID": func(b []byte, t *Txn) []byte { return append(b, '-') },
-		"H": func(b []byte, t *Txn) []byte { return append(b, t.s.e.hostname()...) },
+		"Tu":  func(b []byte, t *Txn) []byte { _, _, _, _, ta := t.timers(); return strconv.AppendInt(b, ta, 10) },
+		"ID":  func(b []byte, t *Txn) []byte { return append(b, '-') },
+		"H":   func(b []byte, t *Txn) []byte { return append(b, t.s.e.hostname()...) },
 		"pid": func(b []byte, t *Txn) []byte { return append(b, pidString...) },
 		"rt":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.s.e.CumReq.Load(), 10) },
 		"lc":  func(b []byte, t *Txn) []byte { return strconv.AppendInt(b, t.s.e.CumReq.Load(), 10) },

@@ -3,8 +3,8 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
-	"os"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )

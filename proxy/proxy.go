@@ -37,13 +37,13 @@ const (
 
 // Proxy is a frontend, a backend, or both (listen).
 type Proxy struct {
-	e     *Engine
-	conf  *config.Proxy
-	name  string
-	uuid  int
-	mode  Mode
-	isFE  bool
-	isBE  bool
+	e    *Engine
+	conf *config.Proxy
+	name string
+	uuid int
+	mode Mode
+	isFE bool
+	isBE bool
 
 	disabled atomic.Bool // "disable frontend", "disabled"
 	stopped  atomic.Bool // "shutdown frontend"
@@ -54,24 +54,24 @@ type Proxy struct {
 	fwdFor   *config.ForwardFor
 
 	// Frontend side.
-	maxconn    atomic.Int32
-	feConns    atomic.Int32
-	slots      *semaphore // nil when maxconn is 0
-	listeners  []*listener
-	defaultBE  *Proxy
-	logs       []*logTarget
-	logFormat  *logFormat
+	maxconn     atomic.Int32
+	feConns     atomic.Int32
+	slots       *semaphore // nil when maxconn is 0
+	listeners   []*listener
+	defaultBE   *Proxy
+	logs        []*logTarget
+	logFormat   *logFormat
 	dontLogNull bool
-	errorFiles map[int][]byte
+	errorFiles  map[int][]byte
 
 	// Backend side.
-	servers   atomic.Pointer[[]*Server] // copy-on-write list, in config order
-	srvMu     sync.Mutex                // serializes server list changes
-	nextPUID  int
-	lb        balancer
-	lbView    atomic.Pointer[lbView]
-	queue     waitQueue
-	beConns   atomic.Int32
+	servers    atomic.Pointer[[]*Server] // copy-on-write list, in config order
+	srvMu      sync.Mutex                // serializes server list changes
+	nextPUID   int
+	lb         balancer
+	lbView     atomic.Pointer[lbView]
+	queue      waitQueue
+	beConns    atomic.Int32
 	allBackups bool
 	redispatch bool
 	lastChange atomic.Int64

@@ -77,21 +77,21 @@ type Server struct {
 	pool    connPool
 
 	// Writer state, guarded by mu.
-	mu          sync.Mutex
-	health      checkState
-	agent       checkState
-	track       *Server
-	trackers    []*Server
-	lastChange  atomic.Int64 // unix seconds of the last state change
-	downSince   int64        // unix seconds when it went down, 0 when up
-	downtime    atomic.Int64 // accumulated seconds down
-	chkDown     atomic.Int64 // number of UP->DOWN transitions
-	rampStart   time.Time
-	rampTimer   *time.Timer
-	lastCheck   atomic.Pointer[CheckStatus]
-	lastAgent   atomic.Pointer[CheckStatus]
-	streams     map[*stream]struct{}
-	idx         int // position in the backend's server list
+	mu         sync.Mutex
+	health     checkState
+	agent      checkState
+	track      *Server
+	trackers   []*Server
+	lastChange atomic.Int64 // unix seconds of the last state change
+	downSince  int64        // unix seconds when it went down, 0 when up
+	downtime   atomic.Int64 // accumulated seconds down
+	chkDown    atomic.Int64 // number of UP->DOWN transitions
+	rampStart  time.Time
+	rampTimer  *time.Timer
+	lastCheck  atomic.Pointer[CheckStatus]
+	lastAgent  atomic.Pointer[CheckStatus]
+	streams    map[*stream]struct{}
+	idx        int // position in the backend's server list
 
 	// lb holds per-server state of the load balancing algorithm.
 	lb lbServer

@@ -25,10 +25,10 @@ const (
 
 // change describes one update request.
 type change struct {
-	cause  string           // operational cause text ("" for none)
-	admin  bool             // the change is an admin action
-	check  *bus.CheckResult // set when a check caused it
-	mut    func(s *Server)  // applied under the lock before recomputing
+	cause   string           // operational cause text ("" for none)
+	admin   bool             // the change is an admin action
+	check   *bus.CheckResult // set when a check caused it
+	mut     func(s *Server)  // applied under the lock before recomputing
 	initial bool
 }
 

@@ -101,24 +101,24 @@ type Txn struct {
 
 	status int
 	// Timers. Zero times mean "not reached".
-	tAccept   time.Time // connection accepted
-	tReq      time.Time // first byte of the request
-	tHdr      time.Time // request headers complete
-	tQueued   time.Duration
-	tConnect  time.Duration
-	connected bool
-	tRespHdr  time.Time // response headers received
-	tEnd      time.Time
-	bytesIn   int64 // %U
-	bytesOut  int64 // %B
-	term      [2]byte
-	retries   int
-	redisp    bool
-	service   string // "<lua.name>", "<STATS>", "<PROMEX>"; "" when a server is used
-	logLevel  int
-	noLog     bool
-	closeCli  bool // close the client connection after this transaction
-	badReq    bool
+	tAccept       time.Time // connection accepted
+	tReq          time.Time // first byte of the request
+	tHdr          time.Time // request headers complete
+	tQueued       time.Duration
+	tConnect      time.Duration
+	connected     bool
+	tRespHdr      time.Time // response headers received
+	tEnd          time.Time
+	bytesIn       int64 // %U
+	bytesOut      int64 // %B
+	term          [2]byte
+	retries       int
+	redisp        bool
+	service       string // "<lua.name>", "<STATS>", "<PROMEX>"; "" when a server is used
+	logLevel      int
+	noLog         bool
+	closeCli      bool // close the client connection after this transaction
+	badReq        bool
 	srvConnsAtLog int
 
 	rules txnRules
