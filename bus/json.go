@@ -30,8 +30,9 @@ type eventJSON struct {
 // followed, when present, by "admin", "check", "backend" and "snapshot".
 // "when" is epoch seconds; "time" is RFC 3339 in UTC with the fraction of
 // a second when there is one (so it round-trips). A zero When gives
-// "when":0 and "time":"".
-func (e *Event) MarshalJSON() ([]byte, error) {
+// "when":0 and "time":"". The value receiver makes Event and *Event encode
+// alike.
+func (e Event) MarshalJSON() ([]byte, error) {
 	j := eventJSON{
 		Type:     e.Type.String(),
 		Seq:      e.Seq,
@@ -48,6 +49,20 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 		j.Time = e.When.UTC().Format(time.RFC3339Nano)
 	}
 	return json.Marshal(&j)
+}
+
+// MarshalText returns the type name, so a Type encodes as "SERVER_DOWN" in
+// JSON values and map keys.
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText parses a type name; unknown names are an *UnknownTypeError.
+func (t *Type) UnmarshalText(b []byte) error {
+	v, ok := ParseType(string(b))
+	if !ok {
+		return &UnknownTypeError{Name: string(b)}
+	}
+	*t = v
+	return nil
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes. The type must be a known

@@ -147,7 +147,9 @@ func (q *cqueue) push(e *Event) (replaced *Event) {
 	q.items = append(q.items, centry{ev: e, key: k})
 	q.index[k] = q.base + len(q.items) - 1
 	q.live++
-	if len(q.items)-q.head > 2*q.live+32 {
+	// Compact when tombstones outnumber live entries, or when the consumed
+	// prefix is the larger half (a queue that never fully drains).
+	if len(q.items)-q.head > 2*q.live+32 || (q.head > 32 && q.head > len(q.items)/2) {
 		q.compact()
 	}
 	return replaced
