@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -331,16 +332,36 @@ func TestPanicRecovery(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	base := runtime.NumGoroutine()
 	b := New(Options{})
 	var r recorder
-	sub := b.Subscribe("r", Filter{}, DropOldest, r.add)
+	sub := b.Subscribe("r", Filter{Types: []Type{ServerUp, ServerDown}}, DropOldest, r.add)
 	b.Publish(ev(ServerUp, nil))
 	waitFor(t, "delivery", func() bool { return r.len() == 1 })
+	// A handler in progress: Close lets it finish, then every goroutine
+	// of the bus is gone.
+	started, gate := make(chan struct{}), make(chan struct{})
+	b.Subscribe("busy", Filter{Types: []Type{ServerCheck}}, Coalesce, func(*Event) {
+		close(started)
+		<-gate
+	})
+	b.Publish(ev(ServerCheck, nil))
+	<-started
+	closed := make(chan struct{})
+	go func() {
+		b.Close()
+		close(closed)
+	}()
+	waitFor(t, "unsubscribed", func() bool { return b.SubscriberCount() == 0 })
+	close(gate)
+	<-closed
 	b.Close()
-	b.Close()
+	if n := runtime.NumGoroutine(); n > base {
+		t.Fatalf("%d goroutines after Close, %d before New", n, base)
+	}
 	b.Publish(ev(ServerUp, nil))
 	b.PublishBatch(ev(ServerUp, nil), ev(ServerDown, nil))
-	if c := b.Counters(); c[ServerUp-1].Published != 1 || c[ServerDown-1].Published != 0 {
+	if c := b.Counters(); c[ServerUp-1].Published != 1 || c[ServerDown-1].Published != 0 || c[ServerCheck-1].Delivered != 1 {
 		t.Fatalf("publish after close counted: %+v", c)
 	}
 	if b.SubscriberCount() != 0 || r.len() != 1 {
