@@ -30,19 +30,15 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Publisher receives server events; nil disables publishing.
 	Publisher Publisher
-	// Inherit holds listening sockets of a previous engine to reuse on
-	// reload, keyed by "network|address"; used entries are removed.
-	Inherit map[string]net.Listener
 }
 
 // Engine is one running proxy configuration.
 type Engine struct {
-	conf    *config.Config
-	log     *slog.Logger
-	pub     Publisher
-	stdout  io.Writer
-	stderr  io.Writer
-	inherit map[string]net.Listener
+	conf   *config.Config
+	log    *slog.Logger
+	pub    Publisher
+	stdout io.Writer
+	stderr io.Writer
 
 	proxies     []*Proxy
 	byName      map[string]*Proxy
@@ -53,6 +49,7 @@ type Engine struct {
 
 	started  time.Time
 	stopping atomic.Bool
+	detached atomic.Bool
 	ctx      context.Context
 	cancel   context.CancelFunc
 	reaper   chan struct{}
@@ -82,7 +79,6 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		pub:     opts.Publisher,
 		stdout:  opts.Stdout,
 		stderr:  opts.Stderr,
-		inherit: opts.Inherit,
 		byName:  map[string]*Proxy{},
 		conns:   map[net.Conn]*session{},
 		bufsize: cfg.Global.Tune.Bufsize,
@@ -402,7 +398,12 @@ func (p *Proxy) initialStates() {
 }
 
 // Start binds every listener and starts serving.
-func (e *Engine) Start() error {
+func (e *Engine) Start() error { return e.StartInherit(nil) }
+
+// StartInherit starts serving, reusing the listening sockets of a previous
+// engine (reload) when their address matches. Sockets taken are removed
+// from inherit; the rest stay with the caller.
+func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 	e.started = time.Now()
 	var bound []*listener
 	for _, p := range e.proxies {
@@ -410,9 +411,13 @@ func (e *Engine) Start() error {
 			continue
 		}
 		for _, l := range p.listeners {
-			if err := l.listen(e.inherit); err != nil {
+			if err := l.listen(inherit); err != nil {
 				for _, b := range bound {
-					_ = b.ln.Close()
+					if _, kept := inherit[b.key()]; !kept && !b.inherited {
+						_ = b.ln.Close()
+					} else if b.inherited {
+						inherit[b.key()] = b.ln
+					}
 				}
 				return fmt.Errorf("Starting %s %s: %w", p.kindName(), p.name, err)
 			}
@@ -477,18 +482,53 @@ func (e *Engine) ListenerAddr(frontend string, n int) net.Addr {
 	return p.listeners[n].ln.Addr()
 }
 
-// DetachListeners closes nothing but hands the bound sockets over (reload):
-// the returned map feeds Options.Inherit of the next engine.
+// DetachListeners stops accepting without closing the listening sockets and
+// hands them over (reload): the returned map feeds StartInherit of the next
+// engine. ResumeAccept undoes it if the next engine fails to start.
 func (e *Engine) DetachListeners() map[string]net.Listener {
+	e.detached.Store(true)
 	m := map[string]net.Listener{}
 	for _, p := range e.proxies {
 		for _, l := range p.listeners {
-			if l.ln != nil {
-				m[l.key()] = l.ln
+			if l.ln == nil {
+				continue
+			}
+			if tl, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+				_ = tl.SetDeadline(time.Now())
 			}
 		}
 	}
+	for _, p := range e.proxies {
+		if p.slots != nil {
+			p.slots.cond.Broadcast()
+		}
+		for _, l := range p.listeners {
+			if l.ln == nil {
+				continue
+			}
+			l.wg.Wait()
+			if tl, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+				_ = tl.SetDeadline(time.Time{})
+			}
+			m[l.key()] = l.ln
+			l.handedOver = true
+		}
+	}
 	return m
+}
+
+// ResumeAccept restarts the accept loops after a failed handover.
+func (e *Engine) ResumeAccept() {
+	e.detached.Store(false)
+	for _, p := range e.proxies {
+		for _, l := range p.listeners {
+			if l.ln != nil && l.handedOver {
+				l.handedOver = false
+				l.wg.Add(1)
+				go l.acceptLoop(e)
+			}
+		}
+	}
 }
 
 // track registers a client connection; false once the engine is closed.
@@ -511,22 +551,14 @@ func (e *Engine) untrack(c net.Conn) {
 }
 
 // Stop stops accepting, lets in-flight work finish until ctx is done, then
-// closes what remains. Listeners listed in keep (reload handover) are not
-// closed. It returns ctx.Err() when it had to force connections closed.
-func (e *Engine) Stop(ctx context.Context, keep map[string]net.Listener) error {
+// closes what remains. Listening sockets handed over by DetachListeners are
+// not closed. It returns ctx.Err() when it had to force connections closed.
+func (e *Engine) Stop(ctx context.Context) error {
 	e.stopping.Store(true)
 	for _, p := range e.proxies {
 		for _, l := range p.listeners {
-			if l.ln == nil {
-				continue
-			}
-			if kl, ok := keep[l.key()]; !ok || kl != l.ln {
+			if l.ln != nil && !l.handedOver {
 				_ = l.ln.Close()
-			} else {
-				// Unblock the accept loop without closing the socket.
-				if tl, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
-					_ = tl.SetDeadline(time.Now())
-				}
 			}
 		}
 		if p.slots != nil {
@@ -568,11 +600,6 @@ func (e *Engine) Stop(ctx context.Context, keep map[string]net.Listener) error {
 	for _, p := range e.proxies {
 		for _, l := range p.listeners {
 			l.wg.Wait()
-			if kl, ok := keep[l.key()]; ok && kl == l.ln {
-				if tl, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
-					_ = tl.SetDeadline(time.Time{})
-				}
-			}
 		}
 		for _, s := range p.Servers() {
 			s.pool.purge(0)

@@ -52,7 +52,7 @@ func testEngine(t *testing.T, cfg *config.Config) (*Engine, *syncBuf) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = e.Stop(ctx, nil)
+		_ = e.Stop(ctx)
 	})
 	return e, out
 }

@@ -75,15 +75,17 @@ func (s *semaphore) close() {
 
 // listener is one bound address of a frontend.
 type listener struct {
-	fe       *Proxy
-	conf     *config.Bind
-	addr     Addr
-	ln       net.Listener
-	tlsConf  *tls.Config
-	name     string
-	id       int
-	wg       sync.WaitGroup
-	Counters Counters
+	fe         *Proxy
+	conf       *config.Bind
+	addr       Addr
+	ln         net.Listener
+	tlsConf    *tls.Config
+	name       string
+	id         int
+	wg         sync.WaitGroup
+	inherited  bool
+	handedOver bool
+	Counters   Counters
 }
 
 // Addr returns the bound address (useful with port 0).
@@ -137,6 +139,7 @@ func (l *listener) listen(inherited map[string]net.Listener) error {
 	if ln, ok := inherited[key]; ok {
 		delete(inherited, key)
 		l.ln = ln
+		l.inherited = true
 		return nil
 	}
 	network := l.addr.Network
@@ -292,7 +295,7 @@ func (l *listener) acceptLoop(e *Engine) {
 	fe := l.fe
 	var delay time.Duration
 	for {
-		if !e.globalSlots.acquire() {
+		if e.detached.Load() || !e.globalSlots.acquire() {
 			return
 		}
 		if fe.slots != nil && !fe.slots.acquire() {
@@ -305,7 +308,7 @@ func (l *listener) acceptLoop(e *Engine) {
 				fe.slots.release()
 			}
 			e.globalSlots.release()
-			if errors.Is(err, net.ErrClosed) || e.stopping.Load() {
+			if errors.Is(err, net.ErrClosed) || e.stopping.Load() || e.detached.Load() {
 				return
 			}
 			// Temporary errors (EMFILE...): back off like net/http.

@@ -1,0 +1,174 @@
+// Package moonbus is the Moonbus daemon as a library: a Daemon value owns
+// one running instance — the proxy engine, the event bus and every consumer
+// wired to it — with New, Start, Reload and Stop, and no process-global
+// state, so tests run several instances in one process. cmd/moonbus only
+// turns flags and signals into calls on it.
+package moonbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"moonbus/bus"
+	"moonbus/config"
+	"moonbus/proxy"
+)
+
+// Version is the Moonbus version.
+const Version = "0.1.0-dev"
+
+// Options configure a Daemon.
+type Options struct {
+	// Logger receives daemon messages; nil prints HAProxy-style lines on
+	// Stderr.
+	Logger *slog.Logger
+	// Stdout and Stderr back "log stdout" / "log stderr"; nil = the process's.
+	Stdout, Stderr io.Writer
+	// Debug enables debug-level messages (moonbus -d).
+	Debug bool
+	// Instance names this instance on the bus (default: hostname).
+	Instance string
+}
+
+// Daemon is one running Moonbus instance.
+type Daemon struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	eng     *proxy.Engine
+	bus     *bus.Bus
+	started bool
+	stopped bool
+}
+
+// New builds a daemon from a parsed configuration; nothing listens yet.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.Instance == "" {
+		opts.Instance, _ = os.Hostname()
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg}
+	if d.log == nil {
+		d.log = slog.New(proxy.NewMessageHandler(opts.Stderr, opts.Debug))
+	}
+	d.bus = bus.New(bus.Options{Instance: opts.Instance, Logger: d.log})
+	eng, err := d.build(cfg)
+	if err != nil {
+		d.bus.Close()
+		return nil, err
+	}
+	d.eng = eng
+	return d, nil
+}
+
+// build creates an engine for cfg, inheriting listening sockets.
+func (d *Daemon) build(cfg *config.Config) (*proxy.Engine, error) {
+	for _, w := range cfg.Warnings {
+		d.log.Warn(fmt.Sprintf("config : parsing [%s] : %s", w.Pos, w.Msg))
+	}
+	return proxy.New(cfg, proxy.Options{
+		Logger:    d.log,
+		Stdout:    d.opts.Stdout,
+		Stderr:    d.opts.Stderr,
+		Publisher: d.bus,
+	})
+}
+
+// Start binds the listeners and starts every component.
+func (d *Daemon) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.started {
+		return errors.New("daemon already started")
+	}
+	if err := d.eng.Start(); err != nil {
+		return fmt.Errorf("starting proxies: %w", err)
+	}
+	d.started = true
+	return nil
+}
+
+// Reload builds a new instance from cfg, starts it on the same listening
+// sockets, swaps it in and stops the old one. A configuration that fails to
+// build is refused and the old one keeps serving.
+func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started || d.stopped {
+		return errors.New("daemon not running")
+	}
+	old := d.eng
+	eng, err := d.build(cfg)
+	if err != nil {
+		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
+	}
+	sockets := old.DetachListeners()
+	if err := eng.StartInherit(sockets); err != nil {
+		old.ResumeAccept()
+		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
+	}
+	d.eng, d.cfg = eng, cfg
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), hardStopAfter(cfg))
+		defer cancel()
+		_ = old.Stop(sctx)
+	}()
+	d.log.Info("Reloaded configuration.")
+	return nil
+}
+
+// Stop stops accepting connections and waits for in-flight work until ctx
+// is done; then it closes what remains.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return nil
+	}
+	d.stopped = true
+	eng := d.eng
+	d.mu.Unlock()
+	err := eng.Stop(ctx)
+	d.bus.Close()
+	return err
+}
+
+// Engine returns the running proxy engine.
+func (d *Daemon) Engine() *proxy.Engine {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.eng
+}
+
+// Bus returns the daemon's event bus.
+func (d *Daemon) Bus() *bus.Bus { return d.bus }
+
+// Config returns the configuration in use.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// HardStopAfter returns the configured hard-stop-after (default 30s).
+func (d *Daemon) HardStopAfter() time.Duration { return hardStopAfter(d.Config()) }
+
+func hardStopAfter(cfg *config.Config) time.Duration {
+	if cfg.Global.HardStopAfter > 0 {
+		return cfg.Global.HardStopAfter
+	}
+	return 30 * time.Second
+}
