@@ -5,8 +5,13 @@ import (
 	"time"
 )
 
-// dedupSize is how many alert IDs the dedup stage remembers.
-const dedupSize = 4096
+// The dedup stage remembers the last dedupSize alert IDs, each for
+// DedupWindow: an event delivered twice within that time is suppressed, while
+// a sequence number reused much later (a restarted bus) is not.
+const (
+	dedupSize   = 4096
+	DedupWindow = 10 * time.Minute
+)
 
 // Suppression reasons, as recorded in Record.Error.
 const (
@@ -19,7 +24,7 @@ const (
 type damper struct {
 	policy FlapPolicy
 
-	ids   map[string]struct{}
+	ids   map[string]time.Time
 	order []string // ring of remembered IDs
 	pos   int
 
@@ -49,23 +54,28 @@ func newDamper(p FlapPolicy) *damper {
 	}
 	return &damper{
 		policy:   p,
-		ids:      map[string]struct{}{},
+		ids:      map[string]time.Time{},
 		order:    make([]string, dedupSize),
 		subjects: map[string]*subject{},
 	}
 }
 
-// seen reports whether id was already seen, remembering it otherwise.
-func (d *damper) seen(id string) bool {
-	if _, ok := d.ids[id]; ok {
-		return true
+// seen reports whether id was seen within DedupWindow before now,
+// remembering it otherwise.
+func (d *damper) seen(id string, now time.Time) bool {
+	if t, ok := d.ids[id]; ok {
+		if now.Sub(t) < DedupWindow {
+			return true
+		}
+		d.ids[id] = now
+		return false
 	}
 	if old := d.order[d.pos]; old != "" {
 		delete(d.ids, old)
 	}
 	d.order[d.pos] = id
 	d.pos = (d.pos + 1) % len(d.order)
-	d.ids[id] = struct{}{}
+	d.ids[id] = now
 	return false
 }
 
@@ -73,7 +83,7 @@ func (d *damper) seen(id string) bool {
 // deliver in its place (none, itself, or a KindFlapping alert) and, when the
 // alert itself is withheld, the reason.
 func (d *damper) process(a *Alert) (out []*Alert, reason string) {
-	if a.ID != "" && d.seen(a.ID) {
+	if a.ID != "" && d.seen(a.ID, a.Time) {
 		return nil, ReasonDuplicate
 	}
 	if d.policy.Changes <= 0 || a.Subject == "" {

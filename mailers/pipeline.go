@@ -105,9 +105,11 @@ type Options struct {
 //  1. filter: Options.Filter says Deliver, Observe or Drop.
 //  2. group: with GroupWait > 0, alerts of one key are gathered for one
 //     window and leave as one batch; otherwise each alert is a batch.
-//  3. dedup and flap damping: an alert whose ID was already seen is
-//     suppressed; a flapping subject is reduced to one KindFlapping alert,
-//     then silence, then one KindSettled alert (FlapPolicy).
+//  3. dedup and flap damping: an alert whose ID was already seen within
+//     DedupWindow is suppressed; a flapping subject is reduced to one
+//     KindFlapping alert, then silence, then one KindSettled alert
+//     (FlapPolicy). Observed alerts count as state changes here and are
+//     then dropped.
 //  4. retry: each sender has its own queue and goroutine, and delivers its
 //     batches strictly in order: a batch is retried (RetryPolicy) before the
 //     next one is tried, so an UP never overtakes the DOWN it follows.
