@@ -304,6 +304,7 @@ func Sign(secret []byte, ts string, body []byte) string {
 // webhookSender is the mailers.Sender side of a Webhook.
 type webhookSender Webhook
 
+// Target returns the webhook's target name.
 func (s *webhookSender) Target() string { return (*Webhook)(s).Target() }
 
 // Send posts one batch.

@@ -100,6 +100,7 @@ type RetryAfterError struct {
 	Err   error
 }
 
+// Error returns the underlying error's text and the requested delay.
 func (e *RetryAfterError) Error() string {
 	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
 }

@@ -92,10 +92,6 @@ func NewNative(cfg *config.Config, opts NativeOptions) (*Native, error) {
 	for _, m := range cfg.Mailers {
 		sections[m.Name] = m
 	}
-	type shared struct {
-		p      *Pipeline
-		levels int
-	}
 	byKey := map[nativeKey]*Pipeline{}
 	var errs []error
 	for _, px := range cfg.Proxies {
@@ -153,8 +149,10 @@ func NewNative(cfg *config.Config, opts NativeOptions) (*Native, error) {
 	return n, nil
 }
 
-func levelVerdict(a *Alert, max int) Verdict {
-	if a.Kind == KindFlapping || a.Kind == KindSettled || a.Level <= max {
+// levelVerdict is the email-alert level filter: an alert is sent when its
+// level number is at most the configured one; others are only observed.
+func levelVerdict(a *Alert, limit int) Verdict {
+	if a.Level <= limit {
 		return Deliver
 	}
 	return Observe
@@ -265,6 +263,6 @@ func (n *Native) Counters() Counters {
 
 // ShowAlerts writes the records of every pipeline in the `show alerts`
 // format (see WriteRecords); n <= 0 means all.
-func (n *Native) ShowAlerts(w io.Writer, max int) error {
-	return ShowAlerts(w, max, n.pipelines...)
+func (n *Native) ShowAlerts(w io.Writer, last int) error {
+	return ShowAlerts(w, last, n.pipelines...)
 }
