@@ -84,6 +84,7 @@ type Webhook struct {
 	timeout   time.Duration
 	groupWait time.Duration
 	client    *http.Client
+	ownClient bool
 	redact    *mailers.Redactor
 	log       *slog.Logger
 	p         *mailers.Pipeline
@@ -120,6 +121,7 @@ func NewWebhook(cfg *config.Webhook, opts WebhookOptions) (*Webhook, error) {
 	}
 	if w.client == nil {
 		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		w.ownClient = true
 	}
 	types := DefaultWebhookEvents
 	if len(cfg.Events) > 0 {
@@ -190,7 +192,13 @@ func (w *Webhook) Pipeline() *mailers.Pipeline { return w.p }
 func (w *Webhook) Start(ctx context.Context) error { return w.p.Start(ctx) }
 
 // Stop delivers what is queued until ctx ends, then stops.
-func (w *Webhook) Stop(ctx context.Context) error { return w.p.Stop(ctx) }
+func (w *Webhook) Stop(ctx context.Context) error {
+	err := w.p.Stop(ctx)
+	if w.ownClient {
+		w.client.CloseIdleConnections()
+	}
+	return err
+}
 
 // proxyOf returns the backend an event is about.
 func proxyOf(e *bus.Event) string {
