@@ -112,3 +112,10 @@ func TestProxyGET(t *testing.T) {
 	}
 	t.Log(out.String())
 }
+
+// ctxTimeout returns a context that expires after d (its timer releases it).
+func ctxTimeout(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	time.AfterFunc(d, cancel)
+	return ctx
+}

@@ -137,9 +137,9 @@ func (t *Txn) forward() {
 			continue
 		}
 		srv.observeL4(true)
+		t.slotHeld = true
 		retry := t.exchange(srv, sc)
-		srv.Counters.endSession()
-		srv.release()
+		t.releaseSlot()
 		if !retry {
 			return
 		}
@@ -192,9 +192,17 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	t.st.srv = srv
 	t.st.server.Store(sc)
 	srv.addStream(&t.st)
-	defer srv.removeStream(&t.st)
-	reusable := false
-	defer func() {
+	detached := false
+	// detach gives the server connection back (to the pool when reusable)
+	// and the server slot to the next queued request. It runs as soon as
+	// the response is read, before the last bytes are flushed to the
+	// client, so a client's next request finds the connection idle.
+	detach := func(reusable bool) {
+		if detached {
+			return
+		}
+		detached = true
+		srv.removeStream(&t.st)
 		t.sc = nil
 		if reusable && t.st.killed.Load() == 0 {
 			sc.tc.setTimeouts(0, 0)
@@ -202,7 +210,9 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 		} else {
 			sc.close()
 		}
-	}()
+		t.releaseSlot()
+	}
+	defer detach(false)
 	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
 
 	// Request head.
@@ -325,6 +335,7 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	}
 	t.bytesOut += n
 	if err == nil {
+		detach(!closeDelimited && !t.rsp.connClose && t.effConnMode() == connKeepAlive && !s.e.stopping.Load())
 		err = dstErr(s.bw.Flush())
 	}
 	if err != nil {
@@ -353,8 +364,17 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 		return false
 	}
 	t.tEnd = time.Now()
-	reusable = !closeDelimited && !t.rsp.connClose && t.effConnMode() == connKeepAlive && !s.e.stopping.Load()
 	return false
+}
+
+// releaseSlot gives the server slot back once.
+func (t *Txn) releaseSlot() {
+	if !t.slotHeld {
+		return
+	}
+	t.slotHeld = false
+	t.srv.Counters.endSession()
+	t.srv.release()
 }
 
 // serverFailed maps a server-side failure before the response headers to

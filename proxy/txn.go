@@ -119,6 +119,7 @@ type Txn struct {
 	noLog         bool
 	closeCli      bool // close the client connection after this transaction
 	badReq        bool
+	slotHeld      bool
 	srvConnsAtLog int
 
 	rules txnRules
@@ -145,7 +146,7 @@ func getTxn(s *session) *Txn {
 	t.retries, t.redisp = 0, false
 	t.service = ""
 	t.logLevel = levelInfo
-	t.noLog, t.closeCli, t.badReq = false, false, false
+	t.noLog, t.closeCli, t.badReq, t.slotHeld = false, false, false, false
 	t.rules.reset()
 	return t
 }
