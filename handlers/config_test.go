@@ -31,9 +31,9 @@ webhook ops
 		t.Fatalf("%d webhooks", len(cfg.Webhooks))
 	}
 	w := startWebhook(t, cfg.Webhooks[0], nil, nil)
-	w.Handle(serverEvent(bus.ServerUp, 1, "be", "s1"))
-	w.Handle(serverEvent(bus.ServerDown, 2, "be", "s1"))
-	waitFor(t, "request", func() bool { return len(h.requests()) == 1 })
+	w.Handle(whEvent(bus.ServerUp, 1, "be", "s1"))
+	w.Handle(whEvent(bus.ServerDown, 2, "be", "s1"))
+	whWaitFor(t, "request", func() bool { return len(h.requests()) == 1 })
 	r := h.requests()[0]
 	if r.URI != "/hook?token=tok-123" || r.Header.Get("Authorization") != "Bearer tok-123" {
 		t.Errorf("uri %q headers %v", r.URI, r.Header)
@@ -41,7 +41,7 @@ webhook ops
 	if want := Sign([]byte("s3cret-value"), r.Header.Get(HeaderTimestamp), r.Body); r.Header.Get(HeaderSignature) != want {
 		t.Errorf("signature %q, want %q", r.Header.Get(HeaderSignature), want)
 	}
-	if decode(t, r.Body)["seq"] != float64(2) {
+	if whDecode(t, r.Body)["seq"] != float64(2) {
 		t.Errorf("body %s", r.Body)
 	}
 }

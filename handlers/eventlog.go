@@ -52,7 +52,7 @@ func (l *EventLog) Handle(e *bus.Event) {
 			level = slog.LevelError
 		}
 		var attrs []slog.Attr
-		for _, f := range eventFields(e) {
+		for _, f := range eventLogFields(e) {
 			if f.k != "time" && f.k != "msg" {
 				attrs = append(attrs, slog.String(f.k, f.v))
 			}
@@ -62,7 +62,7 @@ func (l *EventLog) Handle(e *bus.Event) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.buf = appendEvent(l.buf[:0], e)
+	l.buf = appendEventLine(l.buf[:0], e)
 	l.buf = append(l.buf, '\n')
 	l.w.Write(l.buf)
 }
@@ -79,67 +79,67 @@ func (l *EventLog) Handle(e *bus.Event) {
 //
 // in that order; values with spaces, quotes, '=' or nothing are Go-quoted.
 // time is the event's When (now when it is zero).
-func FormatEvent(e *bus.Event) string { return string(appendEvent(nil, e)) }
+func FormatEvent(e *bus.Event) string { return string(appendEventLine(nil, e)) }
 
-type field struct{ k, v string }
+type logField struct{ k, v string }
 
-func eventFields(e *bus.Event) []field {
+func eventLogFields(e *bus.Event) []logField {
 	when := e.When
 	if when.IsZero() {
 		when = time.Now()
 	}
-	f := []field{
+	f := []logField{
 		{"time", when.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
 		{"type", e.Type.String()},
 		{"seq", strconv.FormatUint(e.Seq, 10)},
 		{"instance", e.Instance},
 	}
 	if s := e.Server; s != nil {
-		f = append(f, field{"server", s.ProxyName + "/" + s.Name}, field{"puid", strconv.Itoa(s.PUID)})
+		f = append(f, logField{"server", s.ProxyName + "/" + s.Name}, logField{"puid", strconv.Itoa(s.PUID)})
 	}
 	check := e.Check
 	if st := e.State; st != nil {
-		f = append(f, field{"old_state", st.OldState}, field{"new_state", st.NewState},
-			field{"admin", strconv.FormatBool(st.Admin)}, field{"requeued", strconv.Itoa(st.Requeued)})
+		f = append(f, logField{"old_state", st.OldState}, logField{"new_state", st.NewState},
+			logField{"admin", strconv.FormatBool(st.Admin)}, logField{"requeued", strconv.Itoa(st.Requeued)})
 		if st.Cause != "" {
-			f = append(f, field{"cause", st.Cause})
+			f = append(f, logField{"cause", st.Cause})
 		}
 		if check == nil {
 			check = st.Check
 		}
 	}
 	if a := e.Admin; a != nil {
-		f = append(f, field{"old_admin", a.OldAdmin.String()}, field{"new_admin", a.NewAdmin.String()})
+		f = append(f, logField{"old_admin", a.OldAdmin.String()}, logField{"new_admin", a.NewAdmin.String()})
 		if a.Cause != "" {
-			f = append(f, field{"admin_cause", a.Cause})
+			f = append(f, logField{"admin_cause", a.Cause})
 		}
 	}
 	if c := check; c != nil {
-		f = append(f, field{"check", c.Reason.Short}, field{"result", c.Result},
-			field{"code", strconv.Itoa(c.Reason.Code)}, field{"duration_ms", strconv.Itoa(c.Duration)},
-			field{"health", strconv.Itoa(c.Health.Cur) + "/" + strconv.Itoa(c.Health.Rise) + "/" + strconv.Itoa(c.Health.Fall)})
+		f = append(f, logField{"check", c.Reason.Short}, logField{"result", c.Result},
+			logField{"code", strconv.Itoa(c.Reason.Code)}, logField{"duration_ms", strconv.Itoa(c.Duration)},
+			logField{"health", strconv.Itoa(c.Health.Cur) + "/" + strconv.Itoa(c.Health.Rise) + "/" + strconv.Itoa(c.Health.Fall)})
 		if c.Agent {
-			f = append(f, field{"agent", "true"})
+			f = append(f, logField{"agent", "true"})
 		}
 		if c.Reason.Info != "" {
-			f = append(f, field{"info", c.Reason.Info})
+			f = append(f, logField{"info", c.Reason.Info})
 		}
 	}
 	if b := e.Backend; b != nil {
-		f = append(f, field{"backend", b.ProxyName}, field{"active", strconv.Itoa(b.Active)},
-			field{"backup", strconv.Itoa(b.Backup)})
+		f = append(f, logField{"backend", b.ProxyName}, logField{"active", strconv.Itoa(b.Active)},
+			logField{"backup", strconv.Itoa(b.Backup)})
 	}
-	return append(f, field{"msg", mailers.Describe(e)})
+	return append(f, logField{"msg", mailers.Describe(e)})
 }
 
-func appendEvent(b []byte, e *bus.Event) []byte {
-	for i, f := range eventFields(e) {
+func appendEventLine(b []byte, e *bus.Event) []byte {
+	for i, f := range eventLogFields(e) {
 		if i > 0 {
 			b = append(b, ' ')
 		}
 		b = append(b, f.k...)
 		b = append(b, '=')
-		if f.v == "" || strings.ContainsAny(f.v, " \"=\\\t\r\n") || !isPrintable(f.v) {
+		if f.v == "" || strings.ContainsAny(f.v, " \"=\\\t\r\n") || !logPrintable(f.v) {
 			b = strconv.AppendQuote(b, f.v)
 		} else {
 			b = append(b, f.v...)
@@ -148,7 +148,7 @@ func appendEvent(b []byte, e *bus.Event) []byte {
 	return b
 }
 
-func isPrintable(s string) bool {
+func logPrintable(s string) bool {
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
 			return false

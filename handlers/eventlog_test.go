@@ -13,10 +13,10 @@ import (
 func TestEventLogLines(t *testing.T) {
 	var out bytes.Buffer
 	l := NewEventLog(&out)
-	down := serverEvent(bus.ServerDown, 42, "be", "s1")
+	down := whEvent(bus.ServerDown, 42, "be", "s1")
 	down.State.Check.Reason.Info = `bad "gateway"`
 	l.Handle(down)
-	l.Handle(serverEvent(bus.ServerUp, 43, "be", "s1"))
+	l.Handle(whEvent(bus.ServerUp, 43, "be", "s1"))
 	l.Handle(&bus.Event{Type: bus.ServerAdmin, Seq: 44, Instance: "lb1", When: down.When,
 		Server: &bus.ServerRef{Name: "s2", PUID: 2, ProxyName: "be"},
 		Admin:  &bus.AdminChange{OldAdmin: 0, NewAdmin: bus.FMaint, Cause: "'disable' on stats page"}})
@@ -43,7 +43,7 @@ func TestEventLogLines(t *testing.T) {
 		t.Error("FormatEvent differs from the logged line")
 	}
 	// A zero When is logged with the current time.
-	e := serverEvent(bus.ServerUp, 1, "be", "s1")
+	e := whEvent(bus.ServerUp, 1, "be", "s1")
 	e.When = time.Time{}
 	if f := FormatEvent(e); !strings.HasPrefix(f, "time="+time.Now().UTC().Format("2006-01-02T")) {
 		t.Errorf("zero When: %s", f)
@@ -53,7 +53,7 @@ func TestEventLogLines(t *testing.T) {
 func TestEventLogSlog(t *testing.T) {
 	var out bytes.Buffer
 	l := NewEventLogSlog(slog.New(slog.NewTextHandler(&out, nil)))
-	l.Handle(serverEvent(bus.ServerDown, 42, "be", "s1"))
+	l.Handle(whEvent(bus.ServerDown, 42, "be", "s1"))
 	l.Handle(&bus.Event{Type: bus.BackendDown, Seq: 45, Backend: &bus.BackendInfo{ProxyName: "be"}})
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {

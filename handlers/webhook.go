@@ -200,8 +200,8 @@ func (w *Webhook) Stop(ctx context.Context) error {
 	return err
 }
 
-// proxyOf returns the backend an event is about.
-func proxyOf(e *bus.Event) string {
+// eventProxy returns the backend an event is about.
+func eventProxy(e *bus.Event) string {
 	switch {
 	case e.Server != nil:
 		return e.Server.ProxyName
@@ -217,7 +217,7 @@ func (w *Webhook) Handle(e *bus.Event) {
 	if e == nil {
 		return
 	}
-	if w.backends != nil && !w.backends[proxyOf(e)] {
+	if w.backends != nil && !w.backends[eventProxy(e)] {
 		return
 	}
 	a := &mailers.Alert{ID: mailers.EventID(e), Kind: e.Type.String(), Level: mailers.LevelNotice, Event: e}

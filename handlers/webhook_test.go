@@ -84,7 +84,7 @@ func (h *hookServer) delivered() []hookRequest {
 	return append([]hookRequest(nil), h.ok...)
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
+func whWaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -95,25 +95,25 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is a log sink safe for the pipeline goroutines.
-type syncBuffer struct {
+// whLogBuffer is a log sink safe for the pipeline goroutines.
+type whLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *whLogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *whLogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-func startWebhook(t testing.TB, cfg *config.Webhook, logs *syncBuffer, flap *mailers.FlapPolicy) *Webhook {
+func startWebhook(t testing.TB, cfg *config.Webhook, logs *whLogBuffer, flap *mailers.FlapPolicy) *Webhook {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "ops"
@@ -122,7 +122,7 @@ func startWebhook(t testing.TB, cfg *config.Webhook, logs *syncBuffer, flap *mai
 		cfg.Retries = 5
 	}
 	if logs == nil {
-		logs = &syncBuffer{}
+		logs = &whLogBuffer{}
 	}
 	if flap == nil {
 		flap = &mailers.FlapPolicy{}
@@ -143,7 +143,7 @@ func startWebhook(t testing.TB, cfg *config.Webhook, logs *syncBuffer, flap *mai
 	return w
 }
 
-func serverEvent(typ bus.Type, seq uint64, be, srv string) *bus.Event {
+func whEvent(typ bus.Type, seq uint64, be, srv string) *bus.Event {
 	e := &bus.Event{
 		Type: typ, Seq: seq, Instance: "lb1", When: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC),
 		Server:   &bus.ServerRef{Name: srv, PUID: 1, ProxyName: be, ProxyUUID: 3},
@@ -162,7 +162,7 @@ func serverEvent(typ bus.Type, seq uint64, be, srv string) *bus.Event {
 
 // decode turns JSON into generic values, so comparisons do not depend on
 // field order.
-func decode(t testing.TB, b []byte) map[string]any {
+func whDecode(t testing.TB, b []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -174,15 +174,15 @@ func decode(t testing.TB, b []byte) map[string]any {
 func TestWebhookEventJSON(t *testing.T) {
 	h := startHookServer(t, nil)
 	w := startWebhook(t, &config.Webhook{URL: h.URL + "/hook"}, nil, nil)
-	e := serverEvent(bus.ServerDown, 42, "be", "s1")
+	e := whEvent(bus.ServerDown, 42, "be", "s1")
 	w.Handle(e)
-	waitFor(t, "request", func() bool { return len(h.requests()) == 1 })
+	whWaitFor(t, "request", func() bool { return len(h.requests()) == 1 })
 	r := h.requests()[0]
 	want, _ := json.Marshal(e)
-	if got := decode(t, r.Body); !reflect.DeepEqual(got, decode(t, want)) {
+	if got := whDecode(t, r.Body); !reflect.DeepEqual(got, whDecode(t, want)) {
 		t.Errorf("body %s\nwant %s", r.Body, want)
 	}
-	m := decode(t, r.Body)
+	m := whDecode(t, r.Body)
 	if m["seq"] != float64(42) || m["instance"] != "lb1" || m["server"].(map[string]any)["proxy_name"] != "be" {
 		t.Errorf("body %s", r.Body)
 	}
@@ -207,8 +207,8 @@ func TestWebhookSignatureAndHeaders(t *testing.T) {
 		{"Authorization", os.ExpandEnv("Bearer ${HOOK_TOKEN}")}, // the parser expands; this is its result
 		{"X-Team", "sre"}, {"X-Team", "noc"}, {"Content-Type", "application/vnd.moonbus+json"}, {"Host", "alerts.example"},
 	}}, nil, nil)
-	w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-	waitFor(t, "2 requests", func() bool { return len(h.requests()) == 2 })
+	w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+	whWaitFor(t, "2 requests", func() bool { return len(h.requests()) == 2 })
 	for _, r := range h.requests() {
 		ts := r.Header.Get(HeaderTimestamp)
 		sec, err := strconv.ParseInt(ts, 10, 64)
@@ -241,9 +241,9 @@ func TestWebhookTemplate(t *testing.T) {
 
 	h := startHookServer(t, nil)
 	w := startWebhook(t, &config.Webhook{URL: h.URL, Template: single}, nil, nil)
-	w.Handle(serverEvent(bus.ServerUp, 1, "be", "s1"))
-	waitFor(t, "request", func() bool { return len(h.requests()) == 1 })
-	got := decode(t, h.requests()[0].Body)
+	w.Handle(whEvent(bus.ServerUp, 1, "be", "s1"))
+	whWaitFor(t, "request", func() bool { return len(h.requests()) == 1 })
+	got := whDecode(t, h.requests()[0].Body)
 	want := map[string]any{"text": "Server be/s1 is UP, changed from CLI. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue",
 		"server": "s1", "state": "RUNNING", "kind": "SERVER_UP", "type": "SERVER_UP", "status": "UP"}
 	if !reflect.DeepEqual(got, want) {
@@ -252,9 +252,9 @@ func TestWebhookTemplate(t *testing.T) {
 
 	h2 := startHookServer(t, nil)
 	w2 := startWebhook(t, &config.Webhook{URL: h2.URL, Template: batch, GroupWait: 200 * time.Millisecond}, nil, nil)
-	w2.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-	w2.Handle(serverEvent(bus.ServerDown, 2, "be", "s2"))
-	waitFor(t, "request", func() bool { return len(h2.requests()) == 1 })
+	w2.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+	w2.Handle(whEvent(bus.ServerDown, 2, "be", "s2"))
+	whWaitFor(t, "request", func() bool { return len(h2.requests()) == 1 })
 	if b := string(h2.requests()[0].Body); b != "2:be/s1=DOWN;be/s2=DOWN;" {
 		t.Errorf("batch template body %q", b)
 	}
@@ -270,11 +270,11 @@ func TestWebhookRetriesKeepOrder(t *testing.T) {
 		return http.StatusOK
 	})
 	w := startWebhook(t, &config.Webhook{URL: h.URL}, nil, nil)
-	w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-	w.Handle(serverEvent(bus.ServerUp, 2, "be", "s1"))
-	waitFor(t, "2 deliveries", func() bool { return len(w.Pipeline().Records(0)) == 2 })
+	w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+	w.Handle(whEvent(bus.ServerUp, 2, "be", "s1"))
+	whWaitFor(t, "2 deliveries", func() bool { return len(w.Pipeline().Records(0)) == 2 })
 	ok := h.delivered()
-	if len(ok) != 2 || decode(t, ok[0].Body)["seq"] != float64(1) || decode(t, ok[1].Body)["seq"] != float64(2) {
+	if len(ok) != 2 || whDecode(t, ok[0].Body)["seq"] != float64(1) || whDecode(t, ok[1].Body)["seq"] != float64(2) {
 		t.Fatalf("delivered %d requests out of %d", len(ok), len(h.requests()))
 	}
 	if len(h.requests()) != 4 {
@@ -294,14 +294,14 @@ func TestWebhook429RetryAfter(t *testing.T) {
 		return http.StatusOK
 	})
 	w := startWebhook(t, &config.Webhook{URL: h.URL}, nil, nil)
-	w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-	w.Handle(serverEvent(bus.ServerUp, 2, "be", "s1"))
-	waitFor(t, "3 requests", func() bool { return len(h.requests()) == 3 })
+	w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+	w.Handle(whEvent(bus.ServerUp, 2, "be", "s1"))
+	whWaitFor(t, "3 requests", func() bool { return len(h.requests()) == 3 })
 	r := h.requests()
 	if gap := r[1].At.Sub(r[0].At); gap < time.Second {
 		t.Errorf("retried %s after a 429 with Retry-After: 1", gap)
 	}
-	if decode(t, r[1].Body)["seq"] != float64(1) || decode(t, r[2].Body)["seq"] != float64(2) {
+	if whDecode(t, r[1].Body)["seq"] != float64(1) || whDecode(t, r[2].Body)["seq"] != float64(2) {
 		t.Errorf("order: %s then %s", r[1].Body, r[2].Body)
 	}
 }
@@ -314,8 +314,8 @@ func TestWebhookStatusClassification(t *testing.T) {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
 			h := startHookServer(t, func(int, http.ResponseWriter) int { return tc.status })
 			w := startWebhook(t, &config.Webhook{URL: h.URL, Retries: 2}, nil, nil)
-			w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-			waitFor(t, "record", func() bool { return len(w.Pipeline().Records(0)) == 1 })
+			w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+			whWaitFor(t, "record", func() bool { return len(w.Pipeline().Records(0)) == 1 })
 			rec := w.Pipeline().Records(0)[0]
 			if rec.Status != mailers.StatusFailed || rec.Attempts != tc.attempts || len(h.requests()) != tc.attempts ||
 				!strings.Contains(rec.Error, "HTTP "+strconv.Itoa(tc.status)) {
@@ -329,9 +329,9 @@ func TestWebhookGroupWait(t *testing.T) {
 	h := startHookServer(t, nil)
 	w := startWebhook(t, &config.Webhook{URL: h.URL, GroupWait: 300 * time.Millisecond}, nil, nil)
 	for i := range 5 {
-		w.Handle(serverEvent(bus.ServerDown, uint64(i+1), "be", fmt.Sprint("s", i)))
+		w.Handle(whEvent(bus.ServerDown, uint64(i+1), "be", fmt.Sprint("s", i)))
 	}
-	waitFor(t, "batch", func() bool { return len(h.requests()) == 1 })
+	whWaitFor(t, "batch", func() bool { return len(h.requests()) == 1 })
 	var body struct {
 		Events []map[string]any `json:"events"`
 	}
@@ -347,8 +347,8 @@ func TestWebhookGroupWait(t *testing.T) {
 		}
 	}
 	// A single event in a later window is still a batch.
-	w.Handle(serverEvent(bus.ServerUp, 9, "be", "s0"))
-	waitFor(t, "2nd batch", func() bool { return len(h.requests()) == 2 })
+	w.Handle(whEvent(bus.ServerUp, 9, "be", "s0"))
+	whWaitFor(t, "2nd batch", func() bool { return len(h.requests()) == 2 })
 	if !bytes.HasPrefix(h.requests()[1].Body, []byte(`{"events":[`)) {
 		t.Errorf("body %s", h.requests()[1].Body)
 	}
@@ -357,17 +357,17 @@ func TestWebhookGroupWait(t *testing.T) {
 func TestWebhookFilters(t *testing.T) {
 	h := startHookServer(t, nil)
 	w := startWebhook(t, &config.Webhook{URL: h.URL, Events: []string{"SERVER_DOWN", "BACKEND"}, Backends: []string{"be"}}, nil, nil)
-	w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))    // yes
-	w.Handle(serverEvent(bus.ServerUp, 2, "be", "s1"))      // type not selected
-	w.Handle(serverEvent(bus.ServerDown, 3, "other", "s1")) // backend not selected
+	w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))    // yes
+	w.Handle(whEvent(bus.ServerUp, 2, "be", "s1"))      // type not selected
+	w.Handle(whEvent(bus.ServerDown, 3, "other", "s1")) // backend not selected
 	w.Handle(&bus.Event{Type: bus.BackendDown, Seq: 4, Backend: &bus.BackendInfo{ProxyName: "other"}})
 	w.Handle(&bus.Event{Type: bus.ServerCheck, Seq: 5, Server: &bus.ServerRef{Name: "s1", ProxyName: "be"}})
 	w.Handle(&bus.Event{Type: bus.BackendDown, Seq: 6, Backend: &bus.BackendInfo{ProxyName: "be"}}) // yes, family
-	waitFor(t, "BACKEND_DOWN be", func() bool {
+	whWaitFor(t, "BACKEND_DOWN be", func() bool {
 		r := h.requests()
-		return len(r) > 0 && decode(t, r[len(r)-1].Body)["seq"] == float64(6)
+		return len(r) > 0 && whDecode(t, r[len(r)-1].Body)["seq"] == float64(6)
 	})
-	if r := h.requests(); len(r) != 2 || decode(t, r[0].Body)["seq"] != float64(1) {
+	if r := h.requests(); len(r) != 2 || whDecode(t, r[0].Body)["seq"] != float64(1) {
 		t.Errorf("%d requests", len(r))
 	}
 }
@@ -380,17 +380,17 @@ func TestWebhookFlapDamping(t *testing.T) {
 	seq := uint64(0)
 	for range 10 {
 		seq++
-		w.Handle(serverEvent(bus.ServerDown, seq, "be", "s1"))
+		w.Handle(whEvent(bus.ServerDown, seq, "be", "s1"))
 		seq++
-		w.Handle(serverEvent(bus.ServerUp, seq, "be", "s1"))
+		w.Handle(whEvent(bus.ServerUp, seq, "be", "s1"))
 	}
-	waitFor(t, "SETTLED", func() bool {
+	whWaitFor(t, "SETTLED", func() bool {
 		r := h.requests()
-		return len(r) > 0 && decode(t, r[len(r)-1].Body)["type"] == mailers.KindSettled
+		return len(r) > 0 && whDecode(t, r[len(r)-1].Body)["type"] == mailers.KindSettled
 	})
 	var kinds []string
 	for _, r := range h.requests() {
-		m := decode(t, r.Body)
+		m := whDecode(t, r.Body)
 		kinds = append(kinds, fmt.Sprint(m["type"]))
 		if m["type"] == mailers.KindSettled && (m["state"] != "UP" || m["subject"] != "be/s1") {
 			t.Errorf("settled body %s", r.Body)
@@ -426,14 +426,14 @@ func TestWebhookNoSecretLeak(t *testing.T) {
 	closedURL := closed.URL
 	closed.Close()
 
-	logs := &syncBuffer{}
+	logs := &whLogBuffer{}
 	var texts []string
 	for _, base := range []string{h.URL, echo.URL, closedURL} {
 		u := strings.Replace(base, "http://", "http://user:"+password+"@", 1) + "/hook?token=" + queryToken
 		w := startWebhook(t, &config.Webhook{URL: u, Secret: secret, Retries: 1,
 			Headers: [][2]string{{"Authorization", "Bearer " + headerToken}}}, logs, nil)
-		w.Handle(serverEvent(bus.ServerDown, 1, "be", "s1"))
-		waitFor(t, "failure record", func() bool { return len(w.Pipeline().Records(0)) == 1 })
+		w.Handle(whEvent(bus.ServerDown, 1, "be", "s1"))
+		whWaitFor(t, "failure record", func() bool { return len(w.Pipeline().Records(0)) == 1 })
 		rec := w.Pipeline().Records(0)[0]
 		if rec.Status != mailers.StatusFailed || rec.Error == "" {
 			t.Fatalf("record %+v", rec)
@@ -442,7 +442,7 @@ func TestWebhookNoSecretLeak(t *testing.T) {
 		w.Pipeline().ShowAlerts(&out)
 		texts = append(texts, rec.Error, out.String())
 		// The sender's own error, as the pipeline gets it.
-		_, err := (*webhookSender)(w).Send(context.Background(), []*mailers.Alert{{Kind: "SERVER_DOWN", Event: serverEvent(bus.ServerDown, 1, "be", "s1")}})
+		_, err := (*webhookSender)(w).Send(context.Background(), []*mailers.Alert{{Kind: "SERVER_DOWN", Event: whEvent(bus.ServerDown, 1, "be", "s1")}})
 		if err == nil {
 			t.Fatal("no error")
 		}
@@ -498,7 +498,7 @@ func BenchmarkDownToWebhook(b *testing.B) {
 	w := startWebhook(b, &config.Webhook{URL: srv.URL, Secret: "bench-secret"}, nil, nil)
 	events := make([]*bus.Event, b.N)
 	for i := range events {
-		events[i] = serverEvent(bus.ServerDown, uint64(i+1), "be", "s"+strconv.Itoa(i))
+		events[i] = whEvent(bus.ServerDown, uint64(i+1), "be", "s"+strconv.Itoa(i))
 	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
