@@ -1,0 +1,508 @@
+package healthcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Target is the server side of a check; package proxy's server implements it.
+type Target interface {
+	// CheckAddr returns the server's current address as "host:port" (the
+	// server address can change at run time). It is called before every
+	// probe and must be cheap and safe for concurrent use.
+	CheckAddr() string
+	// ReportCheck receives the outcome of every completed probe and of
+	// every passive-check reaction. Calls for one Checker never overlap and
+	// arrive in order; the health and agent Checkers of one server may call
+	// concurrently. The Target applies the edge and the agent reply to the
+	// server itself (single writer), publishes SERVER_CHECK and logs the
+	// log-health-checks line when r.Changed is true. It must not block for
+	// long: it delays that Checker's next probe. It may call the Checker's
+	// methods.
+	ReportCheck(r Report)
+}
+
+// Report is what a Target receives after a check.
+type Report struct {
+	// Kind tells a health check from an agent check.
+	Kind Kind
+	// Result is the check result (status, code, info, duration).
+	Result Result
+	// Health is the check's health counter after the update.
+	Health Health
+	// Edge is the server state change the result asks for (HAProxy's
+	// check_notify_*); applying it to a server already in that state must
+	// be a no-op.
+	Edge Edge
+	// Changed is true when the status changed or the health counter
+	// moved: HAProxy then publishes SERVER_CHECK and, with
+	// "option log-health-checks", logs LogLine.
+	Changed bool
+	// Agent is the parsed agent line (agent checks that got one): the
+	// Target applies Admin, then the weight, then maxconn, unless the agent
+	// is disabled ("disable agent").
+	Agent *AgentReply
+}
+
+// LogLine returns the "option log-health-checks" line for the report.
+func (r Report) LogLine(backend, server string, backup, drain bool) string {
+	return LogLine(r.Kind, backend, server, backup, r.Result, r.Health, drain)
+}
+
+// Config is one Checker's configuration.
+type Config struct {
+	// Kind is KindHealth or KindAgent.
+	Kind Kind
+	// Probe runs one check: a *Spec or an *AgentSpec.
+	Probe Prober
+	// Rise and Fall are the server's "rise"/"fall" (defaults 2 and 3).
+	// Agent checks always use 1 and 1.
+	Rise, Fall int
+	// Inter, FastInter and DownInter are "inter" (or "agent-inter"),
+	// "fastinter" and "downinter"; zero FastInter/DownInter mean Inter.
+	Inter, FastInter, DownInter time.Duration
+	// InitState is the server's "init-state".
+	InitState InitState
+	// Observe, OnError and ErrorLimit configure passive checks ("observe",
+	// "on-error", "error-limit", default 10) on a health Checker.
+	Observe    ObserveMode
+	OnError    OnError
+	ErrorLimit int
+}
+
+// SchedulerOptions configure a Scheduler.
+type SchedulerOptions struct {
+	// SpreadChecks is the global "spread-checks" percentage (0..50): each
+	// interval gets a random jitter of up to this share either way.
+	SpreadChecks int
+	// Logf, if set, receives internal errors (a panicking Target or probe).
+	Logf func(format string, args ...any)
+}
+
+// Scheduler runs the Checkers of one daemon instance. Each Checker owns a
+// runtime timer; a probe runs on its own goroutine when the timer fires, so
+// there is at most one probe in flight per Checker and no goroutine sleeps
+// between checks. Timer deadlines are rounded up to the millisecond so that
+// checks due together are woken together.
+type Scheduler struct {
+	opts SchedulerOptions
+
+	mu       sync.RWMutex // guards ctx, cancel, checkers; closed is set under it
+	started  atomic.Bool
+	closed   atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	checkers []*Checker
+	wg       sync.WaitGroup
+}
+
+// NewScheduler returns a stopped scheduler.
+func NewScheduler(o SchedulerOptions) *Scheduler {
+	o.SpreadChecks = max(0, min(o.SpreadChecks, 50))
+	return &Scheduler{opts: o}
+}
+
+// ErrStopped is returned by Add after Stop.
+var ErrStopped = errors.New("healthcheck: scheduler stopped")
+
+// Add registers a check for t. Checkers added before Start have their first
+// checks spread over the smallest interval, as HAProxy does at startup; later
+// ones start after a random delay within their interval.
+func (s *Scheduler) Add(t Target, cfg Config) (*Checker, error) {
+	if t == nil || cfg.Probe == nil {
+		return nil, errors.New("healthcheck: Add needs a target and a probe")
+	}
+	if cfg.Kind == KindAgent {
+		cfg.Rise, cfg.Fall = 1, 1
+	}
+	if cfg.Rise <= 0 {
+		cfg.Rise = 2
+	}
+	if cfg.Fall <= 0 {
+		cfg.Fall = 3
+	}
+	if cfg.ErrorLimit <= 0 {
+		cfg.ErrorLimit = 10
+	}
+	c := &Checker{
+		s:      s,
+		t:      t,
+		cfg:    cfg,
+		iv:     Intervals{Inter: cfg.Inter, FastInter: cfg.FastInter, DownInter: cfg.DownInter},
+		health: NewHealth(cfg.Rise, cfg.Fall, cfg.InitState),
+		last:   Result{Status: StatusInit, Duration: -1},
+	}
+	if cfg.Kind == KindAgent {
+		c.health.Cur = c.health.Max()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, ErrStopped
+	}
+	c.pos = len(s.checkers)
+	s.checkers = append(s.checkers, c)
+	if s.started.Load() {
+		c.mu.Lock()
+		c.scheduleLocked(time.Duration(rand.Int64N(int64(c.firstInterval()) + 1)))
+		c.mu.Unlock()
+	}
+	return c, nil
+}
+
+// Start starts checking. Cancelling ctx stops all checks like Stop, but
+// only Stop waits for running probes to return.
+func (s *Scheduler) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started.Load() || s.closed.Load() {
+		return
+	}
+	s.started.Store(true)
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	context.AfterFunc(s.ctx, s.halt)
+	minInter := time.Duration(0)
+	for _, c := range s.checkers {
+		if d := c.firstInterval(); minInter == 0 || d < minInter {
+			minInter = d
+		}
+	}
+	n := len(s.checkers)
+	for i, c := range s.checkers {
+		c.mu.Lock()
+		if !c.paused && !c.removed {
+			c.scheduleLocked(minInter * time.Duration(i) / time.Duration(n))
+		}
+		c.mu.Unlock()
+	}
+}
+
+// halt marks the scheduler closed and stops every timer.
+func (s *Scheduler) halt() {
+	s.mu.Lock()
+	s.closed.Store(true)
+	list := append([]*Checker(nil), s.checkers...)
+	s.mu.Unlock()
+	for _, c := range list {
+		c.mu.Lock()
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Stop stops all checks and waits until running probes and reports have
+// returned. It is idempotent.
+func (s *Scheduler) Stop() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.closed.Store(true)
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.halt()
+	s.wg.Wait()
+}
+
+// enter registers a goroutine about to do check work; false once stopped.
+func (s *Scheduler) enter() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Scheduler) context() context.Context {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ctx == nil {
+		return context.Background()
+	}
+	return s.ctx
+}
+
+func (s *Scheduler) remove(c *Checker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.pos < 0 || c.pos >= len(s.checkers) || s.checkers[c.pos] != c {
+		return
+	}
+	last := len(s.checkers) - 1
+	s.checkers[c.pos] = s.checkers[last]
+	s.checkers[c.pos].pos = c.pos
+	s.checkers[last] = nil
+	s.checkers = s.checkers[:last]
+	c.pos = -1
+}
+
+func (s *Scheduler) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+// jitter applies spread-checks to d.
+func (s *Scheduler) jitter(d time.Duration) time.Duration {
+	if s.opts.SpreadChecks <= 0 || d <= 0 {
+		return d
+	}
+	rv := int64(d) * int64(s.opts.SpreadChecks) / 100
+	return d + time.Duration(rand.Int64N(2*rv+1)-rv)
+}
+
+// Checker is one server's health or agent check.
+type Checker struct {
+	s   *Scheduler
+	t   Target
+	cfg Config
+	iv  Intervals
+	pos int // index in s.checkers, under s.mu
+
+	// reportMu serialises the application of results and the ReportCheck
+	// calls of this Checker. Lock order: reportMu, then mu.
+	reportMu sync.Mutex
+
+	mu          sync.Mutex
+	timer       *time.Timer
+	due         time.Time
+	health      Health
+	last        Result
+	checked     bool
+	paused      bool
+	removed     bool
+	running     bool
+	gen         uint64
+	forceFast   bool
+	hanaPending bool
+	hanaCount   int
+	hanaEvent   PassiveEvent
+
+	errs atomic.Int32 // consecutive passive errors
+}
+
+// Kind returns the check kind.
+func (c *Checker) Kind() Kind { return c.cfg.Kind }
+
+// Health returns the current health counter.
+func (c *Checker) Health() Health {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.health
+}
+
+// LastResult returns the last result (status INI before the first check).
+func (c *Checker) LastResult() Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// Running reports whether a probe is in flight (stats prefix the check
+// status with "* " then).
+func (c *Checker) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running
+}
+
+// Paused reports whether the Checker is paused.
+func (c *Checker) Paused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused
+}
+
+// Pause stops probing (MAINT, "disable health", "disable agent"). A probe
+// in flight finishes but its result is dropped. Health is left unchanged:
+// entering MAINT also calls SetHealth(0).
+func (c *Checker) Pause() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.paused = true
+	c.gen++
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// Resume restarts probing with a check right away (leaving MAINT: call
+// SetHealth(rise) first, HAProxy's "start OK but check immediately").
+func (c *Checker) Resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.paused || c.removed {
+		return
+	}
+	c.paused = false
+	if !c.running && c.startedLocked() {
+		c.scheduleLocked(0)
+	}
+}
+
+// SetHealth sets the health counter, clamped to [0, rise+fall-1]
+// ("set server health", MAINT). It does not report.
+func (c *Checker) SetHealth(cur int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.health.Cur = max(0, min(cur, c.health.Max()))
+}
+
+// Remove stops the Checker for good (server deleted).
+func (c *Checker) Remove() {
+	c.mu.Lock()
+	c.removed = true
+	c.gen++
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.s.remove(c)
+}
+
+func (c *Checker) startedLocked() bool {
+	return c.s.started.Load() && !c.s.closed.Load()
+}
+
+// firstInterval is the interval of a server never checked yet (fastinter).
+func (c *Checker) firstInterval() time.Duration {
+	if c.iv.FastInter > 0 {
+		return c.iv.FastInter
+	}
+	if c.iv.Inter > 0 {
+		return c.iv.Inter
+	}
+	return DefaultInter
+}
+
+// nextIntervalLocked is the delay before the next probe.
+func (c *Checker) nextIntervalLocked() time.Duration {
+	if !c.checked {
+		return c.s.jitter(c.firstInterval())
+	}
+	return c.s.jitter(c.health.Interval(c.iv, c.forceFast))
+}
+
+// scheduleLocked arms the timer d from now, rounded up to the millisecond.
+func (c *Checker) scheduleLocked(d time.Duration) {
+	now := time.Now()
+	due := now.Add(d).Truncate(time.Millisecond).Add(time.Millisecond)
+	if d <= 0 {
+		due = now
+	}
+	c.due = due
+	if c.timer == nil {
+		c.timer = time.AfterFunc(due.Sub(now), c.fire)
+		return
+	}
+	c.timer.Reset(due.Sub(now))
+}
+
+// fire runs one probe; it is the timer callback.
+func (c *Checker) fire() {
+	s := c.s
+	if !s.enter() {
+		return
+	}
+	defer s.wg.Done()
+	c.mu.Lock()
+	if c.removed || c.paused || c.running {
+		c.mu.Unlock()
+		return
+	}
+	c.running = true
+	c.forceFast = false
+	gen := c.gen
+	up := c.health.IsUp()
+	c.mu.Unlock()
+
+	ctx := s.context()
+	res, reply, ok := c.probe(ctx, up)
+	if ctx.Err() != nil {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+		return
+	}
+
+	c.reportMu.Lock()
+	c.mu.Lock()
+	var rep Report
+	send := false
+	if ok && gen == c.gen && !c.paused && !c.removed {
+		rep = c.applyLocked(res, reply)
+		send = true
+	}
+	c.mu.Unlock()
+	if send {
+		c.report(rep)
+	}
+	c.reportMu.Unlock()
+
+	c.mu.Lock()
+	c.running = false
+	if !c.removed && !c.paused {
+		c.scheduleLocked(c.nextIntervalLocked())
+	}
+	c.mu.Unlock()
+}
+
+// probe runs the prober, turning a panic into a logged SOCKERR.
+func (c *Checker) probe(ctx context.Context, up bool) (res Result, reply *AgentReply, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.logf("healthcheck: probe panic: %v\n%s", p, debug.Stack())
+			res, reply, ok = Result{Status: StatusSockErr, Info: fmt.Sprint("internal error: ", p), Duration: -1}, nil, true
+		}
+	}()
+	addr := c.t.CheckAddr()
+	res, reply = c.cfg.Probe.Probe(ctx, ProbeTarget{Addr: addr, Up: up})
+	return res, reply, true
+}
+
+// report calls the Target, logging a panic instead of crashing the daemon.
+func (c *Checker) report(r Report) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.logf("healthcheck: ReportCheck panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	c.t.ReportCheck(r)
+}
+
+// applyLocked folds a result into the health counter (HAProxy's
+// set_server_check_status) and builds the report.
+func (c *Checker) applyLocked(res Result, reply *AgentReply) Report {
+	agent := c.cfg.Kind == KindAgent
+	prev := c.last.Status
+	h := c.health
+	if agent {
+		// An agent's "up" and "down" set its health directly.
+		switch res.Status {
+		case StatusL7OK:
+			h.Cur = h.Max()
+		case StatusL7STS:
+			h.Cur = 0
+		}
+	}
+	next, edge, moved := h.Apply(res, agent)
+	c.health = next
+	c.last = res
+	c.checked = true
+	cls := res.Class()
+	if !agent && c.cfg.Observe != ObserveNone && (cls == ResultPassed || cls == ResultCondPass) {
+		c.errs.Store(0)
+	}
+	changed := cls != ResultNeutral && cls != ResultUnknown && (moved || res.Status != prev)
+	return Report{Kind: c.cfg.Kind, Result: res, Health: next, Edge: edge, Changed: changed, Agent: reply}
+}
