@@ -30,7 +30,7 @@ func (h *fakeHost) Getenv(n string) (string, bool) { v, ok := h.env[n]; return v
 func (h *fakeHost) Info() map[string]any {
 	return map[string]any{"Name": "Moonbus", "Version": "0.1", "Nbthread": 2, "Pid": 4242, "Uptime_sec": int64(12), "node": "lb1"}
 }
-func (h *fakeHost) GetVar(n string) (any, bool)     { v, ok := h.vars[n]; return v, ok }
+func (h *fakeHost) GetVar(n string) (any, bool)    { v, ok := h.vars[n]; return v, ok }
 func (h *fakeHost) HTTPClient() HTTPClientSettings { return h.hc }
 
 type fakeProxy struct {
@@ -89,15 +89,15 @@ func (p *fakeProxy) SrvBck() int {
 func (p *fakeProxy) Stats() map[string]any {
 	return map[string]any{"pxname": p.name, "svname": "BACKEND", "status": "UP", "scur": 3, "type": 1}
 }
-func (p *fakeProxy) Mailers() *ProxyMailers    { return p.mailers }
-func (p *fakeProxy) Pause()                    { p.paused = true }
-func (p *fakeProxy) Resume()                   { p.paused = false }
-func (p *fakeProxy) Stop()                     { p.stopped = true }
-func (p *fakeProxy) ShutBackupSessions()       { p.shutBck++ }
-func (p *fakeProxy) Listeners() []ListenerObj  { return p.listeners }
-func (p *fakeProxy) StickTable() string        { return "" }
-func (p *fakeProxy) addServer(s *fakeServer)   { s.px = p; p.servers = append(p.servers, s) }
-func (p *fakeProxy) String() string            { return p.name }
+func (p *fakeProxy) Mailers() *ProxyMailers   { return p.mailers }
+func (p *fakeProxy) Pause()                   { p.paused = true }
+func (p *fakeProxy) Resume()                  { p.paused = false }
+func (p *fakeProxy) Stop()                    { p.stopped = true }
+func (p *fakeProxy) ShutBackupSessions()      { p.shutBck++ }
+func (p *fakeProxy) Listeners() []ListenerObj { return p.listeners }
+func (p *fakeProxy) StickTable() string       { return "" }
+func (p *fakeProxy) addServer(s *fakeServer)  { s.px = p; p.servers = append(p.servers, s) }
+func (p *fakeProxy) String() string           { return p.name }
 func (p *fakeProxy) server(n string) *fakeServer {
 	for _, s := range p.servers {
 		if s.name == n {

@@ -389,7 +389,7 @@ func splitLuaError(err error) (string, string) {
 	var parts []string
 	for _, ln := range strings.Split(ae.StackTrace, "\n") {
 		ln = strings.TrimSpace(ln)
-		if ln == "" || ln == "stack traceback:" || strings.HasPrefix(ln, "[G]: in function 'error'") {
+		if ln == "" || ln == "stack traceback:" || ln == "[G]: ?" || strings.HasPrefix(ln, "[G]: in function 'error'") {
 			continue
 		}
 		parts = append(parts, strings.Replace(ln, ": in ", " in ", 1))
