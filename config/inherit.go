@@ -65,6 +65,9 @@ func deepCopy(v reflect.Value) reflect.Value {
 // what its kind of proxy cannot use: HAProxy copies only the settings that
 // match the proxy's capabilities (frontend side, backend side).
 func trimForKind(px *Proxy, kind ProxyKind) {
+	if kind == KindDefaults {
+		return // a defaults section keeps everything for the proxies using it
+	}
 	caps := proxyCaps(kind)
 	t := &px.Timeouts
 	if caps&capF == 0 { // backend: no frontend-side settings

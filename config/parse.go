@@ -112,7 +112,8 @@ type parser struct {
 	proxies       map[string]*Proxy // frontends, backends, listens by name
 	sections      map[string]Pos    // "<kind> <name>" of other named sections, for duplicates
 
-	conds []condFrame
+	conds    []condFrame
+	indented bool // the current line starts with a blank
 
 	luaLines    bool // a lua-load, lua-load-per-thread or lua-prepend-path line was seen
 	luaLoadSeen bool
@@ -303,6 +304,7 @@ func (p *parser) parseFile(name string, data []byte) {
 			p.errorf("too many words, truncating after word %d: <%s>", maxWords, words[maxWords])
 			continue
 		}
+		p.indented = raw != "" && (raw[0] == ' ' || raw[0] == '\t')
 		p.dispatch(words)
 	}
 	p.line = len(lines)
@@ -384,7 +386,10 @@ func (p *parser) cond(words []string) bool {
 
 // dispatch handles one statement.
 func (p *parser) dispatch(words []string) {
-	if sectionKeywords[words[0]] {
+	// "backend <name>..." is also a webhook keyword (DESIGN §5): inside a
+	// webhook section an indented "backend" line is the filter, and only a
+	// "backend" at the start of a line opens a section.
+	if sectionKeywords[words[0]] && !(p.sec == secWebhook && words[0] == "backend" && p.indented) {
 		p.endSection()
 		p.beginSection(words)
 		return

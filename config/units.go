@@ -101,7 +101,7 @@ func parseTimer(kw, s string) (time.Duration, error) {
 func parseInt(kw, s string, min, max int) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < min || n > max {
-		if max == math.MaxInt {
+		if max >= math.MaxInt32 {
 			return 0, fmt.Errorf("'%s' expects an integer argument >= %d, got '%s'", kw, min, s)
 		}
 		return 0, fmt.Errorf("'%s' expects an integer argument between %d and %d, got '%s'", kw, min, max, s)
