@@ -85,10 +85,14 @@ func (t *Txn) forward() {
 	e := t.s.e
 	t.prepareRequest()
 	key := t.lbKey()
-	var avoid *Server
+	var avoid, retrySrv *Server
 	failures := 0
 	for {
-		srv, waited, err := be.acquire(e.ctx, key, t.forcedServer(), avoid)
+		force := t.forcedServer()
+		if force == nil {
+			force = retrySrv
+		}
+		srv, waited, err := be.acquire(e.ctx, key, force, avoid)
 		if t.tQueued < 0 {
 			t.tQueued = 0
 		}
@@ -128,8 +132,11 @@ func (t *Txn) forward() {
 			t.retries++
 			srv.Counters.Wretr.Add(1)
 			be.BeCounters.Wretr.Add(1)
+			// Retries stay on the same server; with option redispatch the
+			// last one goes to another server.
+			retrySrv = srv
 			if be.redispatch && failures == be.retries {
-				avoid = srv
+				avoid, retrySrv = srv, nil
 				t.redisp = true
 				srv.Counters.Wredis.Add(1)
 				be.BeCounters.Wredis.Add(1)

@@ -47,10 +47,14 @@ func (s *session) serveTCP() {
 		t.runService()
 		return
 	}
-	var avoid *Server
+	var avoid, retrySrv *Server
 	failures := 0
 	for {
-		srv, waited, err := be.acquire(e.ctx, t.lbKey(), t.forcedServer(), avoid)
+		force := t.forcedServer()
+		if force == nil {
+			force = retrySrv
+		}
+		srv, waited, err := be.acquire(e.ctx, t.lbKey(), force, avoid)
 		if t.tQueued < 0 {
 			t.tQueued = 0
 		}
@@ -89,8 +93,9 @@ func (s *session) serveTCP() {
 			t.retries++
 			srv.Counters.Wretr.Add(1)
 			be.BeCounters.Wretr.Add(1)
+			retrySrv = srv
 			if be.redispatch && failures == be.retries {
-				avoid, t.redisp = srv, true
+				avoid, retrySrv, t.redisp = srv, nil, true
 				srv.Counters.Wredis.Add(1)
 				be.BeCounters.Wredis.Add(1)
 			}
