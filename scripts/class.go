@@ -218,3 +218,10 @@ func ToSample(v lua.LValue) any {
 	}
 	return false
 }
+
+// checkInt64 is luaL_checkinteger: a number, or a string holding one,
+// truncated to an integer.
+func checkInt64(L *lua.LState, n int) int64 { return int64(L.CheckNumber(n)) }
+
+// checkInt is checkInt64 for int.
+func checkInt(L *lua.LState, n int) int { return int(L.CheckNumber(n)) }

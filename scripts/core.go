@@ -73,7 +73,7 @@ func (st *State) entryLogger() Logger {
 
 func coreLog(st *State, L *lua.LState) int {
 	checkArgs(L, 2, "log")
-	level := L.CheckInt(1)
+	level := checkInt(L, 1)
 	msg := L.CheckString(2)
 	if level < 0 || level >= len(levelNames) {
 		L.ArgError(1, "Invalid loglevel.")
@@ -166,7 +166,7 @@ func (st *State) sleepFor(e *entry, d time.Duration, wake <-chan struct{}) {
 func coreSleep(unit time.Duration, name string) Method {
 	return func(st *State, L *lua.LState) int {
 		checkArgs(L, 1, name)
-		n := L.CheckInt64(1)
+		n := checkInt64(L, 1)
 		e := st.mustYieldable(L, "core."+name)
 		if n < 0 {
 			n = 0
@@ -187,7 +187,7 @@ func coreYield(st *State, L *lua.LState) int {
 func coreWait(st *State, L *lua.LState) int {
 	d := time.Duration(-1)
 	if L.GetTop() >= 1 && L.Get(1) != lua.LNil {
-		d = time.Duration(L.CheckInt64(1)) * time.Millisecond
+		d = time.Duration(checkInt64(L, 1)) * time.Millisecond
 	}
 	e := st.mustYieldable(L, "core.wait")
 	st.sleepFor(e, d, e.wakeChan())
@@ -196,7 +196,7 @@ func coreWait(st *State, L *lua.LState) int {
 
 func coreSetNice(st *State, L *lua.LState) int {
 	checkArgs(L, 1, "set_nice")
-	L.CheckInt(1) // accepted and clamped to -1024..1024 by HAProxy; no scheduler priority here
+	checkInt(L, 1) // accepted and clamped to -1024..1024 by HAProxy; no scheduler priority here
 	return 0
 }
 
@@ -210,7 +210,7 @@ func coreDone(st *State, L *lua.LState) int {
 
 func actWakeTime(st *State, L *lua.LState) int {
 	checkArgs(L, 1, "wake_time")
-	ms := L.CheckInt64(1)
+	ms := checkInt64(L, 1)
 	if e := st.cur; e != nil && e.kind != CtxBody && e.kind != CtxInit {
 		e.wakeTime = time.Duration(ms) * time.Millisecond
 	}

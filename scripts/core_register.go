@@ -115,7 +115,7 @@ func coreRegisterAction(st *State, L *lua.LState) int {
 	fn := checkFunction(L, 3)
 	nargs := 0
 	if L.GetTop() >= 4 {
-		nargs = L.CheckInt(4)
+		nargs = checkInt(L, 4)
 	}
 	var facilities []string
 	var bad string

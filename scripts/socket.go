@@ -129,7 +129,7 @@ func socketConnect(st *State, L *lua.LState) int {
 	ip := L.CheckString(2)
 	port := -1
 	if L.GetTop() >= 3 {
-		port = L.CheckInt(3)
+		port = checkInt(L, 3)
 	}
 	addr, err := parseHAAddr(ip, port)
 	if errors.Is(err, errPortMissing) {
@@ -200,7 +200,7 @@ func socketSend(st *State, L *lua.LState) int {
 	blen := len(buf)
 	j := blen
 	if n == 4 {
-		j = L.CheckInt(4)
+		j = checkInt(L, 4)
 		if j < 0 {
 			j = blen + j + 1
 		}
@@ -210,7 +210,7 @@ func socketSend(st *State, L *lua.LState) int {
 	}
 	i := 1
 	if n >= 3 {
-		i = L.CheckInt(3)
+		i = checkInt(L, 3)
 		if i < 0 {
 			i = blen + i + 1
 		}

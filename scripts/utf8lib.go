@@ -35,7 +35,7 @@ func strPos(i, n int) int {
 func utf8Char(L *lua.LState) int {
 	var b []byte
 	for i := 1; i <= L.GetTop(); i++ {
-		cp := L.CheckInt(i)
+		cp := checkInt(L, i)
 		if cp < 0 || cp > 0x7FFFFFFF {
 			L.ArgError(i, "value out of range")
 		}
@@ -94,7 +94,7 @@ func isCont(b byte) bool { return b&0xC0 == 0x80 }
 
 func utf8Offset(L *lua.LState) int {
 	s := L.CheckString(1)
-	n := L.CheckInt(2)
+	n := checkInt(L, 2)
 	def := 1
 	if n < 0 {
 		def = len(s) + 1
