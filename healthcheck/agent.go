@@ -43,6 +43,9 @@ func (a *AgentSpec) Run(ctx context.Context, serverAddr string) (Result, *AgentR
 	if err != nil {
 		return Result{Status: StatusSockErr, Info: err.Error(), Duration: time.Since(start)}, nil
 	}
+	if portMissing(addr) {
+		return Result{Status: StatusSockErr, Info: errNoPort.Error(), Duration: time.Since(start)}, nil
+	}
 	connDL, afterConnect := checkDeadlines(start, a.Inter, a.ConnectTimeout, a.CheckTimeout)
 	c, err := dial(ctx, addr, connDL)
 	if err != nil {

@@ -132,14 +132,20 @@ func checkAddr(serverAddr, addr string, port int) (string, error) {
 	if host == "" {
 		return "", errors.New("no address to check")
 	}
-	if sport == "" || sport == "0" {
-		return "", errors.New("no port available for the check")
+	if sport == "" {
+		sport = "0" // a connect step may still provide one
 	}
-	if port <= 0 && addr == "" {
+	if port <= 0 && addr == "" && sport != "0" {
 		return serverAddr, nil
 	}
 	return net.JoinHostPort(host, sport), nil
 }
+
+// errNoPort is reported (SOCKERR) when neither the server, the check nor
+// the connect rule gives a port.
+var errNoPort = errors.New("no port available for the check")
+
+func portMissing(addr string) bool { return strings.HasSuffix(addr, ":0") }
 
 // dialer returns the dialer used by checks: no keep-alive probes (checks are
 // short) and a deadline.
@@ -280,6 +286,9 @@ func proxyHeader(version int, local, remote net.Addr) []byte {
 // runConnect is the plain connect check: L4OK, or L6OK after a TLS handshake
 // with check-ssl.
 func (s *Spec) runConnect(ctx context.Context, addr string, start time.Time) Result {
+	if portMissing(addr) {
+		return Result{Status: StatusSockErr, Info: errNoPort.Error(), Duration: time.Since(start)}
+	}
 	connDL, afterConnect := checkDeadlines(start, s.Inter, s.ConnectTimeout, s.CheckTimeout)
 	c, err := dial(ctx, addr, connDL)
 	if err != nil {

@@ -321,6 +321,9 @@ func (r *runner) connect(st *step) (Result, bool) {
 		}
 		addr = net.JoinHostPort(host, port)
 	}
+	if portMissing(addr) {
+		return r.result(StatusSockErr, errText(errNoPort.Error(), r.stepText())), false
+	}
 	now := time.Now()
 	connDL, afterConnect := checkDeadlines(r.start, r.spec.Inter, r.spec.ConnectTimeout, r.spec.CheckTimeout)
 	if !r.dl.IsZero() {

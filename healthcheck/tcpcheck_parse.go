@@ -271,6 +271,10 @@ func parseExpect(kw string, line int, w []string, http bool) (*step, error) {
 
 func finishExpect(kw string, line int, st *step, w []string, http bool) (*step, error) {
 	m := w[0]
+	switch m {
+	case "string-lf", "binary-lf", "hdr", "fhdr", "rbinary-lf":
+		return nil, ruleErr(line, "'%s expect %s' is not supported by Moonbus", kw, m)
+	}
 	if len(w) < 2 {
 		return nil, ruleErr(line, "'%s expect %s' expects a pattern as argument", kw, m)
 	}
@@ -318,8 +322,6 @@ func finishExpect(kw string, line int, st *step, w []string, http bool) (*step, 
 	case !http && m == "rbinary":
 		st.match = matchRBinary
 		st.re, err = compile()
-	case m == "string-lf" || m == "binary-lf" || m == "hdr" || m == "fhdr" || m == "rbinary-lf":
-		return nil, ruleErr(line, "'%s expect %s' is not supported by Moonbus", kw, m)
 	default:
 		if http {
 			return nil, ruleErr(line, "'%s expect' : unknown match type '%s' (expects 'status', 'rstatus', 'string' or 'rstring')", kw, m)
