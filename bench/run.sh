@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Moonbus vs HAProxy on the same machine, same run (DESIGN §7 method):
+# an nginx backend returning a short body, wrk -t1 -c64 on loopback,
+# alternating rounds, median of the per-round ratios.
+#
+# Usage: bench/run.sh [scenario] [rounds] [seconds]
+#   scenario: plain (default) | rules | lua-fetch | lua-service
+# Needs: haproxy, nginx (nginx-light), wrk (apt-get install haproxy nginx-light wrk).
+set -euo pipefail
+scenario=${1:-plain}
+rounds=${2:-5}
+secs=${3:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+work=$(mktemp -d /tmp/moonbus-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; rm -rf "$work"' EXIT
+
+for bin in haproxy nginx wrk; do
+  command -v $bin >/dev/null || { echo "missing $bin: apt-get install haproxy nginx-light wrk" >&2; exit 1; }
+done
+
+NGINX_PORT=18080 HAPROXY_PORT=18081 MOONBUS_PORT=18082
+export NGINX_PORT
+
+# nginx backend: 19-byte body, keep-alive.
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { return 200 "hello from nginx!\n"; }
+  }
+}
+NGX
+nginx -c "$work/nginx/nginx.conf" &
+
+# The proxy configuration, shared by both (only the port differs).
+cfg() {
+  local port=$1
+  cat "$here/scenarios/$scenario.cfg" | sed -e "s/@PORT@/$port/g" -e "s/@BACKEND@/127.0.0.1:$NGINX_PORT/g" -e "s#@DIR@#$here/scenarios#g"
+}
+cfg $HAPROXY_PORT >"$work/haproxy.cfg"
+cfg $MOONBUS_PORT >"$work/moonbus.cfg"
+
+(cd "$root" && go build -o "$work/moonbus" ./cmd/moonbus)
+haproxy -f "$work/haproxy.cfg" -q &
+"$work/moonbus" -q -f "$work/moonbus.cfg" &
+sleep 1
+for p in $NGINX_PORT $HAPROXY_PORT $MOONBUS_PORT; do
+  curl -fsS "http://127.0.0.1:$p/" >/dev/null || { echo "port $p is not answering" >&2; exit 1; }
+done
+
+run_wrk() { # port -> "rps p99ms"
+  wrk -t1 -c64 -d"${secs}s" --latency "http://127.0.0.1:$1/" | awk '
+    /Requests\/sec/ {rps=$2}
+    /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
+    END {printf "%s %s\n", rps, p99}'
+}
+
+echo "scenario=$scenario rounds=$rounds duration=${secs}s wrk -t1 -c64 (haproxy $(haproxy -v | head -1 | awk '{print $3}'), $(go version | awk '{print $3}'))"
+run_wrk $HAPROXY_PORT >/dev/null  # warm-up
+run_wrk $MOONBUS_PORT >/dev/null
+ratios=() lratios=()
+for i in $(seq 1 "$rounds"); do
+  read -r hr hl < <(run_wrk $HAPROXY_PORT)
+  read -r mr ml < <(run_wrk $MOONBUS_PORT)
+  r=$(awk -v a="$mr" -v b="$hr" 'BEGIN{printf "%.3f", a/b}')
+  l=$(awk -v a="$ml" -v b="$hl" 'BEGIN{printf "%.3f", a/b}')
+  ratios+=("$r") lratios+=("$l")
+  printf "round %d: haproxy %8.0f req/s p99 %6.2fms | moonbus %8.0f req/s p99 %6.2fms | ratio %s p99 ratio %s\n" "$i" "$hr" "$hl" "$mr" "$ml" "$r" "$l"
+done
+median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+echo "median throughput ratio (moonbus/haproxy): $(median "${ratios[@]}")"
+echo "median p99 latency ratio (moonbus/haproxy): $(median "${lratios[@]}")"
