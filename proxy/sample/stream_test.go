@@ -1,0 +1,152 @@
+package sample
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"moonbus/proxy/stick"
+)
+
+// testStream is a minimal transaction: a request with headers, a response
+// status, variables in every scope and three stick counters.
+type testStream struct {
+	vars    [numScopes]*VarStore
+	scratch []byte
+	now     time.Time
+	sc      [3]stick.Ref
+	env     map[string]string
+	dir     Direction
+
+	src    netip.Addr
+	method string
+	path   string
+	query  string
+	ver    string
+	hdrs   [][2]string
+	status int64
+}
+
+func newTestStream(proc *VarStore) *testStream {
+	s := &testStream{now: time.Unix(1_700_000_000, 0), env: map[string]string{"HOME": "/root"},
+		src: netip.MustParseAddr("10.1.2.3"), method: "GET", path: "/static/img.png", ver: "1.1", status: 200}
+	for i := range s.vars {
+		s.vars[i] = NewVarStore(false)
+	}
+	if proc != nil {
+		s.vars[ScopeProc] = proc
+	}
+	s.vars[ScopeCheck] = nil
+	return s
+}
+
+func (s *testStream) Vars(sc Scope) *VarStore { return s.vars[sc] }
+func (s *testStream) Scratch() *[]byte        { return &s.scratch }
+func (s *testStream) Now() time.Time          { return s.now }
+func (s *testStream) StickCounter(n int) *stick.Ref {
+	if n < 0 || n > 2 || !s.sc[n].Valid() {
+		return nil
+	}
+	return &s.sc[n]
+}
+func (s *testStream) Env(n string) (string, bool) { v, ok := s.env[n]; return v, ok }
+func (s *testStream) Dir() Direction              { return s.dir }
+
+func ts(s Stream) *testStream { return s.(*testStream) }
+
+// hdrValues iterates the comma-separated values of header name.
+func (s *testStream) hdrValues(name string, f func(v []byte) bool) {
+	for _, h := range s.hdrs {
+		if !bytes.EqualFold([]byte(h[0]), []byte(name)) {
+			continue
+		}
+		for _, v := range bytes.Split([]byte(h[1]), []byte(",")) {
+			if !f(bytes.TrimSpace(v)) {
+				return
+			}
+		}
+	}
+}
+
+// testRegistry registers fake stream fetches the way the proxy will.
+func testRegistry(t testing.TB) *Registry {
+	t.Helper()
+	reg := NewRegistry()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcFn := func(s Stream, _ []Arg, out *Sample) bool { out.SetIP(ts(s).src); return true }
+	must(reg.RegisterFetch("src", FetchDef{Out: IPv4, Use: UseL4, Fn: srcFn}))
+	must(reg.RegisterFetch("path", FetchDef{Out: Str, Use: UseReq, Needs: "HTTP request headers", Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		out.SetStr([]byte(ts(s).path))
+		return true
+	}}))
+	must(reg.RegisterFetch("url", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		u := ts(s).path
+		if ts(s).query != "" {
+			u += "?" + ts(s).query
+		}
+		out.SetStr([]byte(u))
+		return true
+	}}))
+	must(reg.RegisterFetch("query", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		out.SetStr([]byte(ts(s).query))
+		return true
+	}}))
+	must(reg.RegisterFetch("method", FetchDef{Out: Meth, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		m := []byte(ts(s).method)
+		out.SetMeth(ParseMethod(m), m)
+		return true
+	}}))
+	must(reg.RegisterFetch("req.ver", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		out.SetStr([]byte(ts(s).ver))
+		return true
+	}}))
+	must(reg.RegisterFetch("req.len", FetchDef{Out: SInt, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		out.SetInt(0)
+		return true
+	}}))
+	must(reg.RegisterFetch("status", FetchDef{Out: SInt, Use: UseRes, Needs: "HTTP response", Fn: func(s Stream, _ []Arg, out *Sample) bool {
+		out.SetInt(ts(s).status)
+		return true
+	}}))
+	hdr := func(s Stream, a []Arg, out *Sample) bool {
+		var vals [][]byte
+		ts(s).hdrValues(a[0].Str, func(v []byte) bool { vals = append(vals, v); return true })
+		if len(vals) == 0 {
+			return false
+		}
+		if out.Iter.Multi {
+			out.SetStr(vals[out.Iter.Pos])
+			out.Iter.Pos++
+			out.Iter.More = out.Iter.Pos < len(vals)
+			return true
+		}
+		out.SetStr(vals[len(vals)-1])
+		return true
+	}
+	must(reg.RegisterFetch("hdr", FetchDef{Args: []ArgKind{ArgStr, ArgInt}, MinArgs: 1, Out: Str, Use: UseReq, Fn: hdr}))
+	must(reg.RegisterFetch("req.hdr", FetchDef{Args: []ArgKind{ArgStr, ArgInt}, MinArgs: 1, Out: Str, Use: UseReq, Fn: hdr}))
+	must(reg.RegisterFetch("res.hdr", FetchDef{Args: []ArgKind{ArgStr, ArgInt}, MinArgs: 1, Out: Str, Use: UseRes, Needs: "HTTP response headers", Fn: hdr}))
+	must(reg.RegisterFetch("req.hdr_val", FetchDef{Args: []ArgKind{ArgStr}, MinArgs: 1, Out: SInt, Use: UseReq, Fn: func(s Stream, a []Arg, out *Sample) bool {
+		if !hdr(s, a, out) {
+			return false
+		}
+		out.SetInt(readInt(out.Str))
+		return true
+	}}))
+	must(RegisterStickFetches(reg, srcFn))
+	return reg
+}
+
+var testFile = map[string]string{}
+
+func testMaps() *Maps {
+	m := NewMaps()
+	m.ReadFile = nil
+	return m
+}
