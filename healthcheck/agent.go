@@ -135,7 +135,8 @@ type AgentReply struct {
 }
 
 // ParseAgentReply parses an agent line (without its line ending): words
-// separated by spaces, tabs or commas, an optional "#reason" at the end.
+// separated by spaces, tabs or commas, an optional "#reason" at the end
+// ("down#bad disk" and "down #bad disk" are the same).
 func ParseAgentReply(line string) AgentReply {
 	r := AgentReply{Line: line}
 	rest := line
@@ -149,7 +150,9 @@ func ParseAgentReply(line string) AgentReply {
 			r.Reason = strings.TrimLeft(rest[1:], " \t")
 			break
 		}
-		end := strings.IndexAny(rest, " \t,")
+		// A '#' also ends a word, so "down#bad disk" reads as "down #bad disk"
+		// (HAProxy only starts the reason at the beginning of a word).
+		end := strings.IndexAny(rest, " \t,#")
 		if end < 0 {
 			end = len(rest)
 		}

@@ -11,8 +11,8 @@ import (
 	"math/big"
 	"net"
 	"strconv"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )

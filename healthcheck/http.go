@@ -320,7 +320,7 @@ func parseHTTPResponse(buf []byte, eof, head bool) (resp httpResp, ok bool, err 
 			}
 			code = code*10 + int(c-'0')
 		}
-		if len(sc) > 3 && sc[3] != ' ' {
+		if code < 100 || (len(sc) > 3 && sc[3] != ' ') {
 			return resp, false, errHTTPParse
 		}
 		var reason []byte

@@ -92,7 +92,7 @@ func smtpRules(args []string) (*Rules, error) {
 			errStatus: StatusL7RSP, errorInfo: firstLine}
 	}
 	ok := func(success bool) *step {
-		st := &step{kind: stepExpect, match: matchRString, re: reSMTPOK, minRecv: -1,
+		st := &step{kind: stepExpect, match: matchRString, re: reSMTPOK, minRecv: 4,
 			errStatus: StatusL7STS, errorInfo: smtpText, codeOf: smtpCode}
 		if success {
 			st.successInfo = smtpText
@@ -144,7 +144,7 @@ func pgsqlRules(args []string) (*Rules, error) {
 	r := &Rules{proto: protoPgSQL, steps: []*step{
 		{kind: stepConnect, implicit: true, isDefault: true, linger: true},
 		{kind: stepSend, data: pkt},
-		{kind: stepExpect, match: matchCustom, minRecv: 5, custom: pgsqlExpect},
+		{kind: stepExpect, match: matchCustom, minRecv: 5, custom: pgsqlExpect, onSuccess: "PostgreSQL server is ok"},
 	}}
 	finishSteps(r)
 	return r, nil
