@@ -57,6 +57,15 @@ func (e *Error) Error() string {
 // after an error so that one run reports them all, as haproxy -c does.
 type ErrorList []*Error
 
+// Unwrap gives errors.As and errors.Is access to each *Error.
+func (l ErrorList) Unwrap() []error {
+	out := make([]error, len(l))
+	for i, e := range l {
+		out[i] = e
+	}
+	return out
+}
+
 func (l ErrorList) Error() string {
 	s := ""
 	for i, e := range l {

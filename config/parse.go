@@ -75,6 +75,12 @@ func init() {
 	}
 }
 
+// defaultsUsage tells how a defaults section was used.
+type defaultsUsage struct {
+	explicit bool   // named with "from"
+	implicit string // the first proxy that used it without "from" ("backend 'x'")
+}
+
 // condFrame is one open .if block.
 type condFrame struct {
 	pos      Pos
@@ -114,6 +120,10 @@ type parser struct {
 
 	conds    []condFrame
 	indented bool // the current line starts with a blank
+
+	// defaultsUse records how each defaults section was used, for HAProxy's
+	// warning about a section used both explicitly and implicitly.
+	defaultsUse map[*Proxy]*defaultsUsage
 
 	luaLines    bool // a lua-load, lua-load-per-thread or lua-prepend-path line was seen
 	luaLoadSeen bool
@@ -217,6 +227,7 @@ func newParser(opts Options, files []string) *parser {
 		namedDefaults: map[string]*Proxy{},
 		proxies:       map[string]*Proxy{},
 		sections:      map[string]Pos{},
+		defaultsUse:   map[*Proxy]*defaultsUsage{},
 	}
 }
 
@@ -535,6 +546,9 @@ func (p *parser) unknownKeyword(kw string, known []string) {
 func suggest(w string, known []string) string {
 	best, bestD := "", 0
 	for _, k := range known {
+		if diff := len(w) - len(k); diff > 3 || diff < -3 {
+			continue // too far apart to be a typo
+		}
 		d := editDistance(w, k)
 		if best == "" || d < bestD || (d == bestD && k < best) {
 			best, bestD = k, d
@@ -581,6 +595,11 @@ func (p *parser) finish() (*Config, error) {
 	p.file, p.line = "", 0
 	p.resolve()
 	p.validate()
+	for _, d := range p.cfg.Defaults {
+		if u := p.defaultsUse[d]; u != nil && u.explicit && u.implicit != "" {
+			p.warnAt(d.Pos, "defaults section '%s' is explicitly referenced by another proxy and implicitly used by %s. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.", d.Name, u.implicit)
+		}
+	}
 	g := &p.cfg.Global
 	if g.ZeroWarning && len(p.cfg.Warnings) > 0 {
 		p.errorAt(g.ZeroWarningPos, "some warnings were found and 'zero-warning' is set")

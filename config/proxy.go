@@ -147,6 +147,18 @@ func (p *parser) beginProxy(words []string) {
 	} else if kind != KindDefaults {
 		base = p.defaults
 	}
+	if base != nil && base.Name != "" {
+		u := p.defaultsUse[base]
+		if u == nil {
+			u = &defaultsUsage{}
+			p.defaultsUse[base] = u
+		}
+		if from != "" {
+			u.explicit = true
+		} else if u.implicit == "" {
+			u.implicit = fmt.Sprintf("%s '%s'", kind, name)
+		}
+	}
 	var px *Proxy
 	if base == nil {
 		px = builtinProxy()
