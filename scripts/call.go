@@ -95,16 +95,15 @@ func (rt *Runtime) Call(ctx context.Context, inv Invocation) (rets []lua.LValue,
 	}
 	defer st.release()
 
-	e := &entry{st: st, kind: inv.Kind, name: inv.Name, mode: inv.Mode, noYield: inv.NoYield, log: inv.Logger, parent: ctx}
+	r := st.getRunner()
+	th := r.th
+	e := &r.e
+	*e = entry{st: st, kind: inv.Kind, name: inv.Name, mode: inv.Mode, noYield: inv.NoYield, log: inv.Logger, parent: ctx, L: th, r: r}
 	e.total, e.burst = rt.timeoutFor(inv.Kind), rt.opts.BurstTimeout
 	if e.total > 0 || e.burst > 0 || ctx.Done() != nil {
-		e.ctx, e.cancel = context.WithCancelCause(ctx)
-		defer e.cancel(nil)
-	}
-	th := st.getThread()
-	e.L = th
-	if e.ctx != nil {
-		th.SetContext(e.ctx)
+		r.ctx.reset(ctx)
+		e.rc = r.ctx
+		th.SetContext(r.ctx)
 	}
 	g := st.L.G
 	prevThread := g.CurrentThread
@@ -113,10 +112,11 @@ func (rt *Runtime) Call(ctx context.Context, inv Invocation) (rets []lua.LValue,
 	defer func() {
 		st.cur = nil
 		g.CurrentThread = prevThread
-		if e.timer != nil {
-			e.timer.Stop()
+		if e.rc != nil {
+			r.disarm()
+			e.rc.finish()
 		}
-		st.putThread(th)
+		st.putRunner(r)
 	}()
 
 	th.Push(fn)
@@ -146,15 +146,15 @@ func (rt *Runtime) Call(ctx context.Context, inv Invocation) (rets []lua.LValue,
 	}
 	switch {
 	case e.done:
-		rets = e.doneVals
+		rets = append([]lua.LValue(nil), e.doneVals...)
 		if inv.NRet >= 0 && len(rets) > inv.NRet {
 			rets = rets[:inv.NRet]
 		}
 	case e.yieldAbort:
 		return nil, rt.callFailed(e, ErrYieldNotAllowed, "")
 	case perr != nil:
-		if e.ctx != nil && e.ctx.Err() != nil {
-			cause := context.Cause(e.ctx)
+		if e.rc != nil && e.rc.Err() != nil {
+			cause := e.rc.Cause()
 			switch {
 			case errors.Is(cause, ErrExecutionTimeout), errors.Is(cause, ErrBurstTimeout):
 				return nil, rt.callFailed(e, cause, "")

@@ -103,11 +103,7 @@ func (st *State) inRuntime() bool {
 // stopCtx returns a context cancelled when the entry must stop or the
 // runtime closes, for blocking library calls that take a context.
 func (st *State) stopCtx(e *entry) (context.Context, context.CancelFunc) {
-	parent := e.parent
-	if e.ctx != nil {
-		parent = e.ctx
-	}
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancel(e.context())
 	stop := context.AfterFunc(st.rt.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }

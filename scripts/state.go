@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -58,7 +57,7 @@ type State struct {
 	L      *lua.LState
 	lock   chan struct{}
 	cur    *entry // the entry running Lua now (valid while the lock is held)
-	pool   []*lua.LState
+	pool   []*runner
 	inits  []*lua.LFunction
 	mts    map[string]*lua.LTable
 	closed bool
@@ -244,22 +243,23 @@ func (st *State) mustYieldable(L *lua.LState, what string) *entry {
 // current returns the running entry (nil only outside any run).
 func (st *State) current() *entry { return st.cur }
 
-// getThread returns an idle coroutine of the state.
-func (st *State) getThread() *lua.LState {
+// getRunner returns an idle coroutine of the state with its run objects.
+func (st *State) getRunner() *runner {
 	if n := len(st.pool); n > 0 {
-		th := st.pool[n-1]
+		r := st.pool[n-1]
 		st.pool = st.pool[:n-1]
-		return th
+		return r
 	}
 	th, _ := st.L.NewThread()
-	return th
+	return &runner{th: th, ctx: newRunCtx()}
 }
 
-func (st *State) putThread(th *lua.LState) {
-	th.SetTop(0)
-	th.RemoveContext()
+func (st *State) putRunner(r *runner) {
+	r.th.SetTop(0)
+	r.th.RemoveContext()
+	r.e = entry{}
 	if len(st.pool) < maxThreadPool {
-		st.pool = append(st.pool, th)
+		st.pool = append(st.pool, r)
 	}
 }
 
@@ -280,13 +280,11 @@ type entry struct {
 	L       *lua.LState
 
 	parent context.Context
-	ctx    context.Context // nil: no deadline enforcement (fast path)
-	cancel context.CancelCauseFunc
+	rc     *runCtx // nil: no deadline enforcement (fast path)
+	r      *runner // owns the timer; nil for body, init and nested runs
 
 	total, burst, used time.Duration
 	segStart           time.Time
-	timer              *time.Timer
-	armed              atomic.Int32 // 1 = exec timeout, 2 = burst timeout
 
 	done       bool
 	doneVals   []lua.LValue
@@ -299,10 +297,18 @@ type entry struct {
 // was cancelled (host context done, core.done, timeout) or the runtime is
 // closing. Blocking Go code inside Unlocked selects on it.
 func (e *entry) Stop() <-chan struct{} {
-	if e.ctx != nil {
-		return e.ctx.Done()
+	if e.rc != nil {
+		return e.rc.Done()
 	}
 	return e.parent.Done()
+}
+
+// context returns the context of the run (for library calls that take one).
+func (e *entry) context() context.Context {
+	if e.rc != nil {
+		return e.rc
+	}
+	return e.parent
 }
 
 // wakeChan returns the entry's wake-up channel (core.wait, Queue:alarm).
@@ -317,54 +323,38 @@ func (e *entry) abort(cause error) {
 	if cause == errYieldAbort {
 		e.yieldAbort = true
 	}
-	if e.cancel != nil {
-		e.cancel(cause)
+	if e.rc != nil {
+		e.rc.cancel(cause)
 	}
 }
 
 func (e *entry) startSegment() {
-	if e.ctx == nil {
+	if e.rc == nil || e.r == nil {
 		return
 	}
 	var d time.Duration
-	var kind int32
+	var cause error
 	if e.total > 0 {
-		d, kind = e.total-e.used, 1
+		d, cause = e.total-e.used, ErrExecutionTimeout
 		if d <= 0 {
 			d = time.Nanosecond
 		}
 	}
-	if e.burst > 0 && (kind == 0 || e.burst < d) {
-		d, kind = e.burst, 2
+	if e.burst > 0 && (cause == nil || e.burst < d) {
+		d, cause = e.burst, ErrBurstTimeout
 	}
 	e.segStart = time.Now()
-	if kind == 0 {
-		return
-	}
-	e.armed.Store(kind)
-	if e.timer == nil {
-		e.timer = time.AfterFunc(d, e.fire)
-	} else {
-		e.timer.Reset(d)
+	if cause != nil {
+		e.r.arm(e.rc, d, cause)
 	}
 }
 
 func (e *entry) endSegment() {
-	if e.ctx == nil {
+	if e.rc == nil || e.r == nil {
 		return
 	}
-	if e.timer != nil {
-		e.timer.Stop()
-	}
+	e.r.disarm()
 	e.used += time.Since(e.segStart)
-}
-
-func (e *entry) fire() {
-	if e.armed.Load() == 1 {
-		e.cancel(ErrExecutionTimeout)
-	} else {
-		e.cancel(ErrBurstTimeout)
-	}
 }
 
 // luaErrorText returns the message of a Lua error without the stack trace.
