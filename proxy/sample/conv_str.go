@@ -442,7 +442,7 @@ const hexUpper = "0123456789ABCDEF"
 const hexLower = "0123456789abcdef"
 
 // appendJSONEscaped escapes b for inclusion in a JSON string (no quotes).
-func appendJSONEscaped(buf, b []byte, mode int) ([]byte, bool) {
+func appendJSONEscaped(buf, b []byte, mode int, escSlash bool) ([]byte, bool) {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c >= 0x80 && mode != jsonASCII {
@@ -468,7 +468,7 @@ func appendJSONEscaped(buf, b []byte, mode int) ([]byte, bool) {
 			buf = append(buf, '\\', '"')
 		case c == '\\':
 			buf = append(buf, '\\', '\\')
-		case c == '/':
+		case c == '/' && escSlash:
 			buf = append(buf, '\\', '/')
 		case c == '\b':
 			buf = append(buf, '\\', 'b')
@@ -501,7 +501,7 @@ func appendU(buf []byte, r rune) []byte {
 
 func convJSON(s Stream, a []Arg, smp *Sample) bool {
 	r := begin(s)
-	buf, ok := appendJSONEscaped(r.buf(), smp.Str, int(a[0].Int))
+	buf, ok := appendJSONEscaped(r.buf(), smp.Str, int(a[0].Int), true)
 	if !ok {
 		*r.sc = r.buf()[:r.start]
 		return false

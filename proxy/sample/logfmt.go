@@ -26,8 +26,9 @@ var flagNames = []struct {
 }{{"Q", FlagQuote}, {"X", FlagHex}, {"E", FlagEscape}, {"json", FlagJSON}, {"cbor", FlagCBOR}, {"bin", FlagBin}}
 
 // AliasFunc produces the value of a %<alias> item (%ci, %ST, %tr...) into
-// out; it returns false when the value is unknown (printed as "-"). The
-// proxy supplies them; this package applies the flags.
+// out; it returns false when the value is unknown (printed as "-"), or true
+// leaving out.Type as Any to print nothing at all (%hr without captures).
+// The proxy supplies them; this package applies the flags.
 type AliasFunc func(s Stream, out *Sample) bool
 
 // AliasResolver returns the function of a log-format alias name ("ci",
@@ -287,6 +288,9 @@ func (f *Format) evalItem(it *fmtItem, s Stream, smp *Sample) bool {
 
 // appendItem renders one value with its flags.
 func appendItem(dst []byte, fl Flags, ok bool, smp *Sample) []byte {
+	if ok && smp.Type == Any {
+		return dst
+	}
 	if fl&FlagJSON != 0 {
 		return appendJSONValue(dst, ok, smp)
 	}
@@ -390,7 +394,7 @@ func appendJSONValue(dst []byte, ok bool, smp *Sample) []byte {
 		}
 	}
 	dst = append(dst, '"')
-	dst, _ = appendJSONEscaped(dst, smp.Str, jsonUTF8S)
+	dst, _ = appendJSONEscaped(dst, smp.Str, jsonUTF8S, false)
 	return append(dst, '"')
 }
 
@@ -491,7 +495,7 @@ func (f *Format) appendObject(dst []byte, s Stream) []byte {
 		}
 		first = false
 		dst = append(dst, '"')
-		dst, _ = appendJSONEscaped(dst, []byte(it.name), jsonUTF8S)
+		dst, _ = appendJSONEscaped(dst, []byte(it.name), jsonUTF8S, false)
 		dst = append(dst, "\": "...)
 		dst = appendJSONValue(dst, ok, &smp)
 	}
