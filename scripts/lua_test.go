@@ -34,8 +34,8 @@ import (
 //	t:logs()          lines received by the Logger so far ("<level> <msg>")
 //
 // The chunk receives as ... : a scripted TCP server address, an HTTP test
-// server base URL, a unix socket path serving HTTP, and an address where
-// nothing listens.
+// server base URL, a unix socket path serving HTTP, an address where nothing
+// listens, and the address of an HTTPS test server.
 
 const testingTClass = "testing.T"
 
@@ -190,9 +190,12 @@ type testEnv struct {
 	httpURL  string
 	unixPath string
 	refused  string
+	tlsAddr  string
 }
 
-func (e testEnv) args() []string { return []string{e.tcpAddr, e.httpURL, e.unixPath, e.refused} }
+func (e testEnv) args() []string {
+	return []string{e.tcpAddr, e.httpURL, e.unixPath, e.refused, e.tlsAddr}
+}
 
 // startScriptedTCP starts a TCP server whose behaviour is chosen by the first
 // line the client sends.
@@ -319,6 +322,8 @@ func startTestEnv(t *testing.T) testEnv {
 	t.Helper()
 	hs := httptest.NewServer(httpTestHandler())
 	t.Cleanup(hs.Close)
+	tlsSrv := httptest.NewTLSServer(httpTestHandler())
+	t.Cleanup(tlsSrv.Close)
 	unixPath := filepath.Join(t.TempDir(), "http.sock")
 	uln, err := net.Listen("unix", unixPath)
 	if err != nil {
@@ -336,7 +341,8 @@ func startTestEnv(t *testing.T) testEnv {
 	}
 	refused := rl.Addr().String()
 	rl.Close()
-	return testEnv{tcpAddr: startScriptedTCP(t), httpURL: hs.URL, unixPath: unixPath, refused: refused}
+	return testEnv{tcpAddr: startScriptedTCP(t), httpURL: hs.URL, unixPath: unixPath, refused: refused,
+		tlsAddr: tlsSrv.Listener.Addr().String()}
 }
 
 // newTestRuntime builds a runtime over the fake host with captured output.

@@ -124,6 +124,7 @@ type Runtime struct {
 	shared *State
 	thread []*State // per-thread states, index = thread-1
 	all    []*State
+	byG    map[*lua.Global]*State // read-only after New
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -185,7 +186,7 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{opts: opts, host: opts.Host, reg: newRegistry(), pid: os.Getpid()}
+	rt := &Runtime{opts: opts, host: opts.Host, reg: newRegistry(), pid: os.Getpid(), byG: map[*lua.Global]*State{}}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 
 	protos := map[string]*lua.FunctionProto{}
@@ -274,6 +275,10 @@ func compileFile(name string) (*lua.FunctionProto, error) {
 // Registry returns what the scripts registered. It is complete when New
 // returns and is not modified afterwards.
 func (rt *Runtime) Registry() *Registry { return rt.reg }
+
+// StateOf returns the State an LState (main thread or coroutine) belongs
+// to, nil when it is not one of this runtime's.
+func (rt *Runtime) StateOf(L *lua.LState) *State { return rt.byG[L.G] }
 
 // Shared returns the lua-load state, nil when no file was loaded that way.
 func (rt *Runtime) Shared() *State { return rt.shared }

@@ -565,3 +565,50 @@ func TestCallArgsAndResultsCallback(t *testing.T) {
 		t.Fatalf("panicking Args: %v", err)
 	}
 }
+
+func TestErrorLogPrefixes(t *testing.T) {
+	script := writeScript(t, "errs.lua", `
+core.register_service("tcpsvc", "tcp", function(applet) error("svc") end)
+core.register_service("httpsvc", "http", function(applet) error("svc") end)
+core.register_cli({"do", "it"}, "usage", function(applet) error("cli") end)
+boom = function() error("boom") end
+`)
+	rt, _, _ := newTestRuntime(t, nil, func(o *Options) { o.Loads = []Load{{File: script}} })
+	reg := rt.Registry()
+	var boom *lua.LFunction
+	_ = rt.Shared().Do(context.Background(), func(L *lua.LState) error { boom = L.GetGlobal("boom").(*lua.LFunction); return nil })
+	for _, tc := range []struct {
+		inv  Invocation
+		want string
+	}{
+		{Invocation{Kind: CtxService, Mode: reg.Services["tcpsvc"].Mode, Func: reg.Services["tcpsvc"].Func}, "Lua applet tcp '<lua.tcpsvc>': [state-id 0] runtime error: "},
+		{Invocation{Kind: CtxService, Mode: reg.Services["httpsvc"].Mode, Func: reg.Services["httpsvc"].Func}, "Lua applet http '<lua.httpsvc>': [state-id 0] runtime error: "},
+		{Invocation{Kind: CtxCLI, Func: reg.CLI["do it"].Func}, "Lua cli '<lua.cli.do.it>': [state-id 0] runtime error: "},
+		{Invocation{Kind: CtxTask, State: rt.Shared(), Fn: boom}, "Lua task: [state-id 0] runtime error: "},
+		{Invocation{Kind: CtxEvent, State: rt.Shared(), Fn: boom}, "Lua event_hdl: [state-id 0] runtime error: "},
+		{Invocation{Kind: CtxAction, Name: "act", State: rt.Shared(), Fn: boom}, "Lua function 'act': [state-id 0] runtime error: "},
+	} {
+		_, err := rt.Call(context.Background(), tc.inv)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !strings.HasSuffix(err.Error(), ".") {
+			t.Errorf("got %v, want prefix %q", err, tc.want)
+		}
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	script := writeScript(t, "s.lua", `core.register_fetches("f", function() return 1 end)`)
+	rt, _, _ := newTestRuntime(t, nil, func(o *Options) { o.Loads = []Load{{File: script, PerThread: true}}; o.Threads = 2 })
+	for i := 0; i < 2; i++ {
+		var got *State
+		_, err := rt.Call(context.Background(), Invocation{Kind: CtxFetch, Func: rt.Registry().Fetches["f"], Caller: i,
+			Args: func(L *lua.LState) []lua.LValue { got = rt.StateOf(L); return nil }})
+		if err != nil || got != rt.PerThread()[i] || got.ID() != i+1 {
+			t.Fatalf("caller %d: state %v, err %v", i, got, err)
+		}
+	}
+	foreign := lua.NewState()
+	defer foreign.Close()
+	if rt.StateOf(foreign) != nil {
+		t.Fatal("foreign LState")
+	}
+}

@@ -29,6 +29,7 @@ const (
 
 var ctxNames = [...]string{"body", "init", "task", "action", "sample-fetch", "converter", "service", "event", "cli", "filter"}
 
+// String returns HAProxy's name of the context ("sample-fetch", ...).
 func (c Context) String() string {
 	if int(c) < len(ctxNames) {
 		return ctxNames[c]
@@ -88,6 +89,7 @@ func (rt *Runtime) newState(id int, libs map[string]bool) *State {
 	}
 	st := &State{rt: rt, id: id, L: lua.NewState(opts), lock: make(chan struct{}, 1), mts: map[string]*lua.LTable{}}
 	rt.all = append(rt.all, st)
+	rt.byG[st.L.G] = st
 	st.openLibs(libs)
 	for _, pp := range rt.opts.PrependPaths {
 		st.prependPath(pp)

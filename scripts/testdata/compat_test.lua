@@ -3,7 +3,7 @@
 local ARGS = table.pack(...)
 
 function TestLoadArgs(t)
-  if ARGS.n ~= 4 then t:error("expected 4 lua-load args, got", ARGS.n) end
+  if ARGS.n ~= 5 then t:error("expected 5 lua-load args, got", ARGS.n) end
   if type(ARGS[1]) ~= "string" or not ARGS[1]:find("127.0.0.1:") then t:error("arg 1:", ARGS[1]) end
 end
 

@@ -1,6 +1,6 @@
 -- Socket class against a real scripted TCP server (see lua_test.go).
 
-local TCP, HTTP, UNIX, REFUSED = ...
+local TCP, HTTP, UNIX, REFUSED, TLS = ...
 local HOST, PORT = TCP:match("^(.+):(%d+)$")
 PORT = tonumber(PORT)
 
@@ -252,4 +252,16 @@ function TestMailersSMTPDialogue(t)
     "From: lb@example.com\r\nTo: ops@example.com\r\nSubject: [HAProxy Alert] test\r\n\r\ntest\r\n")
   core.tcp = real_tcp
   if not ok then t:error("smtp dialogue failed:", reason) end
+end
+
+function TestConnectSSL(t)
+  local host, port = TLS:match("^(.+):(%d+)$")
+  local s = core.tcp()
+  if s:connect_ssl(host, tonumber(port)) ~= 1 then t:fatal("connect_ssl") end
+  s:send("GET /echo HTTP/1.0\r\nHost: tls.test\r\n\r\n")
+  local status = s:receive("*l")
+  if status ~= "HTTP/1.0 201 Created" then t:error("status line over TLS:", status) end
+  s:close()
+  local ok, err = pcall(s.connect_ssl, s, host)
+  if ok or not tostring(err):find("'connect_ssl' needs 3 arguments", 1, true) then t:error("args:", err) end
 end

@@ -1,0 +1,125 @@
+// Package scripts is Moonbus's Lua host: it runs HAProxy Lua scripts
+// unmodified on gopher-lua. It owns the Lua states (one shared state for
+// lua-load, one state per thread for lua-load-per-thread), the execution
+// contexts and their timeouts, the HAProxy Lua API that does not need the
+// request path (core, Socket, HTTPClient, Queue, Concat, Regex, Proxy, Server,
+// Listener, act), the Lua 5.3 shims a 5.1 interpreter needs, the registry of
+// what scripts register (fetches, converters, actions, services, CLI commands,
+// filters), and the tasks and crons scripts start (core.register_task,
+// core.register_cron). It does not import the proxy: the daemon implements
+// Host, ProxyObj, ServerObj and ListenerObj (host.go).
+//
+// # Life cycle
+//
+//	rt, err := scripts.New(opts)   // loads every file in body context
+//	reg := rt.Registry()           // resolve lua.<name> keywords in the config
+//	err = rt.Start(ctx)            // register_init functions, then tasks and crons
+//	rets, err := rt.Call(ctx, scripts.Invocation{...})   // per request
+//	rt.Close()                     // stops tasks and crons, closes the states
+//
+// # Execution model (DESIGN §4.4)
+//
+// One goroutine at a time runs Lua in a state: each State has a lock. Every
+// entry (task, action, fetch, converter, service, event callback, CLI
+// command) runs in its own coroutine of the state (pooled LState threads).
+// A blocking call (core.sleep, core.msleep, core.yield, core.wait, Socket
+// I/O, httpclient, Queue:pop_wait) releases the lock while it waits and takes
+// it back before returning to Lua: this is how HAProxy's yield maps onto
+// goroutines. Body and init run on the state's main thread and cannot block.
+// Blocking calls in sample-fetches, converters, filters and actions of final
+// rulesets (Invocation.NoYield) abort the run with HAProxy's message.
+//
+// Timeouts: the session/service/task timeouts count Lua run time only (time
+// spent blocked is not counted) and burst-timeout bounds one uninterrupted
+// run. Both are enforced through the coroutine's context (LState.SetContext):
+// a runaway loop is stopped at its next instruction, even inside pcall, the
+// error is logged ("Lua sample-fetch 'x': execution timeout.") and the state
+// keeps serving other entries. gopher-lua has no instruction hook, so
+// tune.lua.forced-yield has no effect: a CPU loop that never blocks holds its
+// state until burst-timeout stops it.
+//
+// # Calling registered functions (for the request path)
+//
+// Resolve a keyword once at config time (reg.Fetches["name"], an *Action,
+// *Service...), then per request:
+//
+//	rets, err := rt.Call(ctx, scripts.Invocation{
+//		Kind:   scripts.CtxFetch,
+//		Func:   reg.Fetches[name],
+//		Caller: workerIndex,        // picks the per-thread state; -1 = round-robin
+//		NRet:   lua.MultRet,
+//		Args: func(L *lua.LState) []lua.LValue {
+//			st := rt.StateOf(L)     // the state the call runs in
+//			return []lua.LValue{pushTXN(st, txn), lua.LString(arg1)}
+//		},
+//		Logger: proxyLoggers,       // core.log and error lines of this call
+//	})
+//	if err == nil && len(rets) > 0 { sample := scripts.ToSample(rets[0]) }
+//
+// Args runs on the coroutine that will run the call, with the state lock held;
+// Results (optional) also runs under the lock, to read returned tables. Errors
+// are *CallError values that have already been logged. Outcome reports
+// act.wake_time and core.done. FromSample/ToSample convert samples.
+//
+// # Adding a class (one file per class)
+//
+// A class file declares a type-name constant, registers the class from init()
+// and implements its methods as Method values (func(st *State, L
+// *lua.LState) int); every state then gets the metatable:
+//
+//	const txnClass = "TXN"
+//
+//	func init() {
+//		registerClass(&class{
+//			name:    txnClass,
+//			methods: map[string]Method{"get_var": txnGetVar, "set_var": txnSetVar},
+//			index:   txnIndex,   // optional: attributes (txn.f, txn.http, ...)
+//			meta:    map[string]Method{"__tostring": txnString}, // optional
+//			global:  "",         // optional: a global table of statics (Regex.new)
+//		})
+//	}
+//
+//	func pushTXN(st *State, t *Txn) lua.LValue { return st.newObj(txnClass, t) }
+//
+//	func txnGetVar(st *State, L *lua.LState) int {
+//		t := checkObj[*Txn](L, 1, txnClass)   // "bad argument #1 ... (TXN expected, got x)"
+//		checkArgs(L, 2, "get_var")            // HAProxy's "'get_var' needs 2 arguments"
+//		...
+//	}
+//
+// Helpers: st.newObj, checkObj, checkArgs, checkInt, checkFunction,
+// st.mapToTable, st.FromSample, st.pushProxy, st.pushServer, st.lazySet
+// (read-only name-indexed tables with __pairs).
+//
+// # Blocking methods
+//
+// A method that waits (applet receive, channel data in an action, ...) first
+// checks the context, then waits with the lock released:
+//
+//	e := st.mustYieldable(L, "receive") // raises HAProxy's error in fetch/converter/body/init
+//	st.Unlocked(func() {
+//		select {
+//		case data = <-ch:
+//		case <-e.Stop():              // timeout, core.done, host ctx done
+//		case <-st.rt.ctx.Done():      // runtime closing
+//		}
+//	})
+//
+// The function given to Unlocked must not touch Lua values. st.Done(L, vals...)
+// ends the running entry as core.done() does (for txn:done()).
+//
+// # Lock order
+//
+// State lock → Runtime.mu (register_task/register_cron take Runtime.mu while
+// Lua runs). Nothing takes a State lock while holding Runtime.mu. Queue state
+// is only touched under the State lock.
+//
+// # Not implemented here
+//
+// TXN, HTTP, HTTPMessage, Channel, AppletHTTP/AppletTCP, Reply, Fetches and
+// Converters, Map, StickTable, Patref, CertCache, filters at run time
+// (register_filter only records), core.add_acl/del_acl/set_map/del_map,
+// core.get_patref, and the event framework (core.event_sub, Server:event_sub).
+// Lua 5.1 syntax limits remain: no "//", bitwise operators, goto, integer
+// subtype or "\x"/"\z"/"\u{}" string escapes.
+package scripts
