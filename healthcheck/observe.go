@@ -158,32 +158,52 @@ func (c *Checker) ObserveEvent(e PassiveEvent) {
 		return
 	}
 	c.forceFast = true
-	c.hanaCount, c.hanaEvent = int(n), e
-	already := c.hanaPending
-	c.hanaPending = true
+	// More queued failures than it takes to bring health from full to 0
+	// would change nothing: drop them.
+	if len(c.hanaQ) <= c.health.Max() {
+		c.hanaQ = append(c.hanaQ, hanaItem{count: int(n), event: e})
+	}
+	if c.hanaRunning {
+		c.mu.Unlock()
+		return
+	}
+	c.hanaRunning = true
 	c.mu.Unlock()
-	if already || !c.s.enter() {
+	if !c.s.enter() {
+		c.mu.Lock()
+		c.hanaRunning, c.hanaQ = false, nil
+		c.mu.Unlock()
 		return
 	}
 	go func() {
 		defer c.s.wg.Done()
-		c.onError()
+		for c.onError() {
+		}
 	}()
 }
 
-// onError applies the on-error action (HAProxy's __health_adjust).
-func (c *Checker) onError() {
+// hanaItem is one reached error limit.
+type hanaItem struct {
+	count int
+	event PassiveEvent
+}
+
+// onError applies one queued on-error action (HAProxy's __health_adjust);
+// it returns false when the queue is empty.
+func (c *Checker) onError() bool {
 	c.reportMu.Lock()
 	c.mu.Lock()
-	c.hanaPending = false
-	if c.paused || c.removed {
+	if len(c.hanaQ) == 0 || c.paused || c.removed {
+		c.hanaQ, c.hanaRunning = nil, false
 		c.mu.Unlock()
 		c.reportMu.Unlock()
-		return
+		return false
 	}
+	item := c.hanaQ[0]
+	c.hanaQ = c.hanaQ[1:]
 	res := Result{
 		Status:   StatusHANA,
-		Info:     "Detected " + strconv.Itoa(c.hanaCount) + " consecutive errors, last one was: " + c.hanaEvent.Desc(),
+		Info:     "Detected " + strconv.Itoa(item.count) + " consecutive errors, last one was: " + item.event.Desc(),
 		Duration: -1,
 	}
 	var rep Report
@@ -217,4 +237,5 @@ func (c *Checker) onError() {
 			c.scheduleLocked(d)
 		}
 	}
+	return true
 }

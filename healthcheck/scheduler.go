@@ -284,9 +284,8 @@ type Checker struct {
 	running     bool
 	gen         uint64
 	forceFast   bool
-	hanaPending bool
-	hanaCount   int
-	hanaEvent   PassiveEvent
+	hanaQ       []hanaItem // passive-check reactions waiting for onError
+	hanaRunning bool
 
 	errs atomic.Int32 // consecutive passive errors
 }
