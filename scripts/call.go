@@ -171,9 +171,21 @@ func (rt *Runtime) Call(ctx context.Context, inv Invocation) (rets []lua.LValue,
 		}
 	}
 	if inv.Results != nil {
-		inv.Results(th, rets)
+		if err := runResults(th, rets, inv.Results); err != nil {
+			return nil, rt.callFailed(e, err, err.Error())
+		}
 	}
 	return rets, nil
+}
+
+func runResults(L *lua.LState, rets []lua.LValue, f func(*lua.LState, []lua.LValue)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reading results: %v", r)
+		}
+	}()
+	f(L, rets)
+	return nil
 }
 
 func buildArgs(L *lua.LState, f func(*lua.LState) []lua.LValue) (args []lua.LValue, err error) {

@@ -346,6 +346,11 @@ func TestInitErrorFailsStart(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "Lua init: runtime error: '") {
 		t.Fatalf("Start: %v", err)
 	}
+	script2 := writeScript(t, "init2.lua", `core.register_init(function() core.msleep(1) end)`)
+	rt2, _, _ := newTestRuntime(t, nil, func(o *Options) { o.Loads = []Load{{File: script2}} })
+	if err := rt2.Start(context.Background()); !errors.Is(err, ErrYieldNotAllowed) || !strings.HasPrefix(err.Error(), "Lua init: yield not allowed") {
+		t.Fatalf("Start with a yielding init: %v", err)
+	}
 }
 
 func TestOpenLibsNone(t *testing.T) {

@@ -213,6 +213,9 @@ func (st *State) Unlocked(fn func()) {
 		g.CurrentThread = curThread
 		st.cur = e
 		if e != nil {
+			if st.rt.isClosing() {
+				e.abort(ErrAborted) // stop at the next instruction
+			}
 			e.startSegment()
 		}
 	}()
