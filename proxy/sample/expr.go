@@ -60,7 +60,8 @@ func (e *Expr) EvalNested(s Stream, out *Sample) bool {
 	return e.eval(s, out)
 }
 
-func (e *Expr) eval(s Stream, out *Sample) bool {
+func (e *Expr) eval(s Stream, res *Sample) bool {
+	out := noescape(res)
 	if !e.fetch.Fn(s, e.fargs, out) {
 		return false
 	}

@@ -271,7 +271,8 @@ func (f *Format) Append(dst []byte, s Stream) []byte {
 	return dst
 }
 
-func (f *Format) evalItem(it *fmtItem, s Stream, smp *Sample) bool {
+func (f *Format) evalItem(it *fmtItem, s Stream, res *Sample) bool {
+	smp := noescape(res)
 	sc := s.Scratch()
 	*sc = (*sc)[:0]
 	var ok bool

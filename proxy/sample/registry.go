@@ -119,10 +119,12 @@ func (a *Arg) Value(s Stream) ([]byte, bool) {
 }
 
 // FetchFunc produces a sample. args has one slot per declared argument.
-// It returns false when no sample is available.
+// It returns false when no sample is available. It must not keep out (or
+// args) after it returns: evaluators keep samples on their stack.
 type FetchFunc func(s Stream, args []Arg, out *Sample) bool
 
-// ConvFunc transforms smp in place (it is already cast to the input type).
+// ConvFunc transforms smp in place (it is already cast to the input type);
+// like a FetchFunc it must not keep smp after it returns.
 // It returns false to make the expression fail. Output bytes go to the
 // stream's scratch buffer (or point to constant or stream data).
 type ConvFunc func(s Stream, args []Arg, smp *Sample) bool

@@ -320,7 +320,7 @@ func registerSrc(reg *Registry, it *stickItem, src FetchFunc) error {
 		Fn: func(s Stream, a []Arg, out *Sample) bool {
 			t := a[ti].Table
 			var k Sample
-			if !src(s, nil, &k) {
+			if !src(s, nil, noescape(&k)) {
 				return false
 			}
 			key, ok := TableKey(s, t, &k)

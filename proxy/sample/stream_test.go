@@ -3,6 +3,7 @@ package sample
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ type testStream struct {
 	ver    string
 	hdrs   [][2]string
 	status int64
+
+	prepared                         bool
+	hdrb                             [][]byte
+	pathb, queryb, methb, verb, urlb []byte
 }
 
 func newTestStream(proc *VarStore) *testStream {
@@ -55,18 +60,49 @@ func (s *testStream) Dir() Direction              { return s.dir }
 
 func ts(s Stream) *testStream { return s.(*testStream) }
 
-// hdrValues iterates the comma-separated values of header name.
-func (s *testStream) hdrValues(name string, f func(v []byte) bool) {
-	for _, h := range s.hdrs {
-		if !bytes.EqualFold([]byte(h[0]), []byte(name)) {
+// hdrValue returns the n-th comma-separated value of header name (n < 0:
+// the last one) and how many there are, without allocating.
+func (s *testStream) hdrValue(name string, n int) (val []byte, count int) {
+	for i := range s.hdrs {
+		if !strings.EqualFold(s.hdrs[i][0], name) {
 			continue
 		}
-		for _, v := range bytes.Split([]byte(h[1]), []byte(",")) {
-			if !f(bytes.TrimSpace(v)) {
-				return
+		rest := s.hdrb[i]
+		for len(rest) > 0 {
+			v := rest
+			if j := bytes.IndexByte(rest, ','); j >= 0 {
+				v, rest = rest[:j], rest[j+1:]
+			} else {
+				rest = nil
 			}
+			if count == n || n < 0 {
+				val = bytes.TrimSpace(v)
+			}
+			count++
 		}
 	}
+	return val, count
+}
+
+// prepare caches byte forms of the fields (the real Txn holds bytes).
+func (s *testStream) prepare() {
+	s.hdrb = s.hdrb[:0]
+	for _, h := range s.hdrs {
+		s.hdrb = append(s.hdrb, []byte(h[1]))
+	}
+	s.pathb, s.queryb, s.methb, s.verb = []byte(s.path), []byte(s.query), []byte(s.method), []byte(s.ver)
+	s.urlb = []byte(s.path)
+	if s.query != "" {
+		s.urlb = []byte(s.path + "?" + s.query)
+	}
+	s.prepared = true
+}
+
+func (s *testStream) p() *testStream {
+	if !s.prepared {
+		s.prepare()
+	}
+	return s
 }
 
 // testRegistry registers fake stream fetches the way the proxy will.
@@ -82,28 +118,24 @@ func testRegistry(t testing.TB) *Registry {
 	srcFn := func(s Stream, _ []Arg, out *Sample) bool { out.SetIP(ts(s).src); return true }
 	must(reg.RegisterFetch("src", FetchDef{Out: IPv4, Use: UseL4, Fn: srcFn}))
 	must(reg.RegisterFetch("path", FetchDef{Out: Str, Use: UseReq, Needs: "HTTP request headers", Fn: func(s Stream, _ []Arg, out *Sample) bool {
-		out.SetStr([]byte(ts(s).path))
+		out.SetStr(ts(s).p().pathb)
 		return true
 	}}))
 	must(reg.RegisterFetch("url", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
-		u := ts(s).path
-		if ts(s).query != "" {
-			u += "?" + ts(s).query
-		}
-		out.SetStr([]byte(u))
+		out.SetStr(ts(s).p().urlb)
 		return true
 	}}))
 	must(reg.RegisterFetch("query", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
-		out.SetStr([]byte(ts(s).query))
+		out.SetStr(ts(s).p().queryb)
 		return true
 	}}))
 	must(reg.RegisterFetch("method", FetchDef{Out: Meth, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
-		m := []byte(ts(s).method)
+		m := ts(s).p().methb
 		out.SetMeth(ParseMethod(m), m)
 		return true
 	}}))
 	must(reg.RegisterFetch("req.ver", FetchDef{Out: Str, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
-		out.SetStr([]byte(ts(s).ver))
+		out.SetStr(ts(s).p().verb)
 		return true
 	}}))
 	must(reg.RegisterFetch("req.len", FetchDef{Out: SInt, Use: UseReq, Fn: func(s Stream, _ []Arg, out *Sample) bool {
@@ -115,18 +147,22 @@ func testRegistry(t testing.TB) *Registry {
 		return true
 	}}))
 	hdr := func(s Stream, a []Arg, out *Sample) bool {
-		var vals [][]byte
-		ts(s).hdrValues(a[0].Str, func(v []byte) bool { vals = append(vals, v); return true })
-		if len(vals) == 0 {
-			return false
-		}
+		st := ts(s).p()
 		if out.Iter.Multi {
-			out.SetStr(vals[out.Iter.Pos])
+			v, n := st.hdrValue(a[0].Str, out.Iter.Pos)
+			if n == 0 {
+				return false
+			}
+			out.SetStr(v)
 			out.Iter.Pos++
-			out.Iter.More = out.Iter.Pos < len(vals)
+			out.Iter.More = out.Iter.Pos < n
 			return true
 		}
-		out.SetStr(vals[len(vals)-1])
+		v, n := st.hdrValue(a[0].Str, -1)
+		if n == 0 {
+			return false
+		}
+		out.SetStr(v)
 		return true
 	}
 	must(reg.RegisterFetch("hdr", FetchDef{Args: []ArgKind{ArgStr, ArgInt}, MinArgs: 1, Out: Str, Use: UseReq, Fn: hdr}))
