@@ -52,6 +52,21 @@ func (f *Func) Pick(caller int) (*State, *lua.LFunction) {
 	return r.st, r.fn
 }
 
+// States returns the states holding the function: the shared state, or the
+// per-thread states in thread order.
+func (f *Func) States() []*State {
+	if f.shared != nil {
+		return []*State{f.shared.st}
+	}
+	out := make([]*State, 0, len(f.perThread))
+	for _, r := range f.perThread {
+		if r != nil {
+			out = append(out, r.st)
+		}
+	}
+	return out
+}
+
 // Extra returns the extra value stored with the function in the state (the
 // class table of a filter).
 func (f *Func) Extra(st *State) lua.LValue {

@@ -150,7 +150,7 @@ func TestBlockingCallsReleaseSharedState(t *testing.T) {
 	script := writeScript(t, "two.lua", `
 local function worker(name)
   core.Info(name .. " start")
-  core.msleep(300)
+  core.msleep(500)
   core.Info(name .. " end")
 end
 core.register_task(worker, "A")
@@ -615,5 +615,31 @@ func TestStateOf(t *testing.T) {
 	defer foreign.Close()
 	if rt.StateOf(foreign) != nil {
 		t.Fatal("foreign LState")
+	}
+}
+
+func TestLegacyAttributesWarnOnce(t *testing.T) {
+	script := writeScript(t, "legacy.lua", `
+core.register_fetches("legacy", function()
+  local px = core.backends.www_dc1
+  local s = px.servers.server1
+  return px.name .. px.name .. px.uuid .. s.name .. s.name .. s.puid
+end)
+`)
+	rt, _, stderr := newTestRuntime(t, newFakeHost(), func(o *Options) { o.Loads = []Load{{File: script}} })
+	for i := 0; i < 2; i++ {
+		rets, err := callFunc(t, rt, CtxFetch, rt.Registry().Fetches["legacy"], 0)
+		if err != nil || rets[0].String() != "www_dc1www_dc12server1server11" {
+			t.Fatalf("%v %v", rets, err)
+		}
+	}
+	for _, attr := range []string{"Proxy 'name'", "Proxy 'uuid'", "Server 'name'", "Server 'puid'"} {
+		if n := strings.Count(stderr.String(), "the "+attr+" attribute is deprecated"); n != 1 {
+			t.Errorf("%s warned %d times", attr, n)
+		}
+	}
+	f := rt.Registry().Fetches["legacy"]
+	if sts := f.States(); len(sts) != 1 || sts[0] != rt.Shared() {
+		t.Errorf("States: %v", sts)
 	}
 }
