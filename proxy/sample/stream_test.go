@@ -29,6 +29,8 @@ type testStream struct {
 	status int64
 
 	prepared                         bool
+	snap                             [4]string
+	snapHdrs                         [][2]string
 	hdrb                             [][]byte
 	pathb, queryb, methb, verb, urlb []byte
 }
@@ -99,10 +101,16 @@ func (s *testStream) prepare() {
 }
 
 func (s *testStream) p() *testStream {
-	if !s.prepared {
+	if !s.prepared || s.snap != [4]string{s.path, s.query, s.method, s.ver} || !sameHdrs(s.snapHdrs, s.hdrs) {
 		s.prepare()
+		s.snap = [4]string{s.path, s.query, s.method, s.ver}
+		s.snapHdrs = s.hdrs
 	}
 	return s
+}
+
+func sameHdrs(a, b [][2]string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // testRegistry registers fake stream fetches the way the proxy will.
