@@ -2,6 +2,8 @@ package stick
 
 import (
 	"fmt"
+
+	"moonbus/config"
 	"regexp"
 	"strings"
 	"sync"
@@ -396,4 +398,18 @@ func BenchmarkTrack(b *testing.B) {
 			r.Release()
 		}
 	})
+}
+
+func TestFromConfig(t *testing.T) {
+	tb, err := FromConfig("be_limits", &config.StickTable{Type: "ip", Size: 1 << 20, Expire: 10 * time.Second,
+		Store: []config.StoreItem{{Name: "conn_rate", Period: 10 * time.Second}, {Name: "gpc", Count: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Name() != "be_limits" || !tb.Stores(ConnRate) || tb.Period(ConnRate) != 10*time.Second || tb.Elements(GPC) != 2 || tb.Expire() != 10*time.Second {
+		t.Fatalf("%+v", tb.Info())
+	}
+	if _, err := FromConfig("x", &config.StickTable{Type: "ip", Size: 10, Store: []config.StoreItem{{Name: "bogus"}}}); err == nil {
+		t.Fatal("unknown data type accepted")
+	}
 }
