@@ -76,7 +76,10 @@ func (st *State) pushProxy(px ProxyObj) lua.LValue {
 // name/uuid (with a one-time deprecation warning). stktable is the lead's
 // StickTable class hook (TODO: set it when that class exists).
 func proxyIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
-	p := ud.Value.(*proxyUD)
+	p, ok := ud.Value.(*proxyUD)
+	if !ok {
+		return lua.LNil
+	}
 	switch key {
 	case "servers":
 		if p.servers == nil {

@@ -120,8 +120,8 @@ func (st *State) pushServer(s ServerObj) lua.LValue {
 // serverIndex serves the legacy name/puid attributes with a one-time
 // deprecation warning.
 func serverIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
-	s := ud.Value.(ServerObj)
-	if s.Deleted() {
+	s, ok := ud.Value.(ServerObj)
+	if !ok || s.Deleted() {
 		return lua.LNil
 	}
 	switch key {

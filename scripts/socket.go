@@ -2,6 +2,7 @@ package scripts
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -224,6 +225,13 @@ func socketSend(st *State, L *lua.LState) int {
 	if j <= 0 {
 		j = 1
 	}
+	if j > blen {
+		j = blen
+	}
+	if i > j {
+		L.Push(lua.LNumber(0))
+		return 1
+	}
 	if !st.inRuntime() {
 		L.RaiseError("The 'write' function is only allowed in 'frontend', 'backend' or 'task'")
 	}
@@ -362,14 +370,16 @@ func (s *socket) read(out []byte, wanted int) ([]byte, bool, error) {
 		}
 		return out, false, err
 	case wanted >= 0:
-		start := len(out)
-		out = append(out, make([]byte, wanted)...)
-		m, err := io.ReadFull(s.rd, out[start:])
-		out = out[:start+m]
-		if err != nil {
-			return out, false, err
+		// Grow with the data actually received, not with the request.
+		buf := bytes.NewBuffer(out)
+		m, err := io.CopyN(buf, s.rd, int64(wanted))
+		if err == nil && m == int64(wanted) {
+			return buf.Bytes(), true, nil
 		}
-		return out, true, nil
+		if err == nil {
+			err = io.EOF
+		}
+		return buf.Bytes(), false, err
 	}
 	return out, false, errors.New("unsupported pattern")
 }

@@ -143,6 +143,9 @@ func utf8Codes(L *lua.LState) int {
 	s := L.CheckString(1)
 	L.Push(L.NewFunction(func(L *lua.LState) int {
 		p := int(L.CheckNumber(2)) - 1 // previous position, 0-based
+		if p >= len(s) {
+			return 0
+		}
 		if p >= 0 {
 			_, size := utf8.DecodeRuneInString(s[p:])
 			p += size

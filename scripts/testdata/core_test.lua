@@ -202,3 +202,13 @@ end
 function TestCronRuntimeErrors(t)
   expect_err(t, "register_cron: invalid spec 'not a spec'", core.register_cron, "not a spec", function() end)
 end
+
+function TestCoroutinesWithBlockingCalls(t)
+  local co = coroutine.wrap(function() core.msleep(5); coroutine.yield(1); core.msleep(5); return 2 end)
+  if co() ~= 1 or co() ~= 2 then t:error("coroutine with sleeps") end
+  local q = core.queue()
+  local c2 = coroutine.create(function() return q:pop_wait() end)
+  core.register_task(function() core.msleep(5); q:push("v") end)
+  local ok, v = coroutine.resume(c2)
+  if not ok or v ~= "v" then t:error("pop_wait inside a coroutine:", ok, v) end
+end

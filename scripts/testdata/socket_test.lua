@@ -265,3 +265,12 @@ function TestConnectSSL(t)
   local ok, err = pcall(s.connect_ssl, s, host)
   if ok or not tostring(err):find("'connect_ssl' needs 3 arguments", 1, true) then t:error("args:", err) end
 end
+
+function TestSendEdgeRanges(t)
+  local s = open(t, "ECHO")
+  if s:send("", -5, -1) ~= 0 then t:error("empty string with negative range") end
+  if s:send("abc", 2, 100) ~= 3 then t:error("j beyond the end is clamped") end
+  if s:send("\n") ~= 1 then t:error("newline") end
+  if s:receive() ~= "echo:bc" then t:error("echo of the range") end
+  s:close()
+end
