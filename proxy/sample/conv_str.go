@@ -27,7 +27,7 @@ func registerStrConverters(r *Registry) {
 	r.RegisterConverter("field", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgInt, ArgStr, ArgInt}, MinArgs: 2, Fn: convField, Check: checkFieldArgs})
 	r.RegisterConverter("word", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgInt, ArgStr, ArgInt}, MinArgs: 2, Fn: convWord, Check: checkFieldArgs})
 	r.RegisterConverter("regsub", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgStr, ArgStr, ArgStr}, MinArgs: 2, Fn: convRegsub, Check: checkRegsub})
-	r.RegisterConverter("concat", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgStr, ArgVar, ArgStr}, Fn: convConcat, Check: checkConcat})
+	r.RegisterConverter("concat", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgStr, ArgVar, ArgStr}, Fn: convConcat})
 	r.RegisterConverter("param", ConvDef{In: Str, Out: Str, Args: []ArgKind{ArgStr, ArgStr}, MinArgs: 1, Fn: convParam, Check: checkParam})
 	r.RegisterConverter("strcmp", ConvDef{In: Str, Out: SInt, Args: []ArgKind{ArgVar}, MinArgs: 1, Fn: convStrcmp})
 	r.RegisterConverter("secure_memcmp", ConvDef{In: Bin, Out: Bool, Args: []ArgKind{ArgVar}, MinArgs: 1, Fn: convSecureMemcmp})
@@ -323,22 +323,14 @@ func convRegsub(s Stream, a []Arg, smp *Sample) bool {
 	return true
 }
 
-func checkConcat(a []Arg, _ *CompileCtx) error { return nil }
-
 func convConcat(s Stream, a []Arg, smp *Sample) bool {
+	var v Sample
+	have := a[1].Present && GetVar(s, a[1].Var, &v) && v.Cast(Str, s.Scratch())
 	r := begin(s)
 	buf := append(r.buf(), smp.Str...)
 	buf = append(buf, a[0].Bytes...)
-	if a[1].Present {
-		var v Sample
-		if GetVar(s, a[1].Var, &v) {
-			*s.Scratch() = buf
-			if v.Cast(Str, s.Scratch()) {
-				buf = *s.Scratch()
-				buf = append(buf, v.Str...)
-			}
-			buf = buf[:len(buf)]
-		}
+	if have {
+		buf = append(buf, v.Str...)
 	}
 	buf = append(buf, a[2].Bytes...)
 	smp.Str = r.end(buf)

@@ -52,6 +52,7 @@ func TestConverters(t *testing.T) {
 	st.vars[ScopeTxn].Set(reg.Vars().Intern(ScopeTxn, "n"), &Sample{Type: SInt, Int: 7})
 	st.vars[ScopeTxn].Set(reg.Vars().Intern(ScopeTxn, "s"), &Sample{Type: Str, Str: []byte("abc")})
 	st.vars[ScopeTxn].Set(reg.Vars().Intern(ScopeTxn, "zero"), &Sample{Type: SInt, Int: 0})
+	st.vars[ScopeTxn].Set(reg.Vars().Intern(ScopeTxn, "crlf"), &Sample{Type: Str, Str: []byte("ab\r\ncd")})
 	tests := []struct{ expr, want string }{
 		{`str(Hello),lower`, "str:hello"},
 		{`str(Hello),upper`, "str:HELLO"},
@@ -114,6 +115,8 @@ func TestConverters(t *testing.T) {
 		{`str(abc),regsub(x*,-,g)`, "str:-a-b-c-"},
 		{`str(abc),concat(<,txn.s,>)`, "str:abc<abc>"},
 		{`str(abc),concat(-)`, "str:abc-"},
+		{`str(abc),concat(<,txn.n,>)`, "str:abc<7>"},
+		{`var(txn.crlf),cut_crlf`, "str:ab"},
 		{`str(abc),concat(,txn.missing,!)`, "str:abc!"},
 		{`ipv4(192.168.1.77),ipmask(24)`, "ipv4:192.168.1.0"},
 		{`ipv4(192.168.1.77),ipmask(255.255.0.0)`, "ipv4:192.168.0.0"},

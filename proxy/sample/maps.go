@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"moonbus/proxy/stick"
 )
 
 // Maps is an instance's cache of pattern and map files ("pattern
@@ -342,12 +345,12 @@ func regmExpand(dst []byte, ix *index, idx int, in []byte) []byte {
 // Map objects in task context).
 type scratchStream struct{ buf []byte }
 
-func (s *scratchStream) Vars(Scope) *VarStore       { return nil }
-func (s *scratchStream) Scratch() *[]byte           { return &s.buf }
-func (s *scratchStream) Now() timeT                 { return nowFunc() }
-func (s *scratchStream) StickCounter(int) *stickRef { return nil }
-func (s *scratchStream) Env(string) (string, bool)  { return "", false }
-func (s *scratchStream) Dir() Direction             { return DirRequest }
+func (s *scratchStream) Vars(Scope) *VarStore        { return nil }
+func (s *scratchStream) Scratch() *[]byte            { return &s.buf }
+func (s *scratchStream) Now() time.Time              { return time.Now() }
+func (s *scratchStream) StickCounter(int) *stick.Ref { return nil }
+func (s *scratchStream) Env(string) (string, bool)   { return "", false }
+func (s *scratchStream) Dir() Direction              { return DirRequest }
 
 // map converters --------------------------------------------------------
 

@@ -48,8 +48,3 @@ type Stream interface {
 	// Dir tells whether the request or the response is being processed.
 	Dir() Direction
 }
-
-type timeT = time.Time
-type stickRef = stick.Ref
-
-var nowFunc = time.Now

@@ -451,3 +451,23 @@ func SetVarIf(s Stream, ref VarRef, c SetCond, smp *Sample) bool {
 	st.Set(ref.ID, smp)
 	return true
 }
+
+// CheckScope returns an error when a rule set cannot use a variable scope:
+// tcp-request connection and session rules only have proc and sess, health
+// checks only proc, sess and check, and check exists only in checks.
+func CheckScope(where Where, sc Scope) error {
+	own := sc.Own()
+	switch {
+	case where&(InConn|InSess) != 0 && where&^(InConn|InSess) == 0:
+		if own != ScopeProc && own != ScopeSess {
+			return fmt.Errorf("variable scope '%s' is not usable in '%s' rules (only 'proc' and 'sess')", sc, where)
+		}
+	case where == InCheck:
+		if own != ScopeProc && own != ScopeSess && own != ScopeCheck {
+			return fmt.Errorf("variable scope '%s' is not usable in health checks (only 'proc', 'sess' and 'check')", sc)
+		}
+	case own == ScopeCheck && where != 0:
+		return fmt.Errorf("variable scope 'check' is only usable in health checks")
+	}
+	return nil
+}

@@ -288,3 +288,19 @@ func TestVarStoreConcurrentProc(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestCheckScope(t *testing.T) {
+	for _, tc := range []struct {
+		where Where
+		sc    Scope
+		ok    bool
+	}{
+		{InConn, ScopeSess, true}, {InConn, ScopeTxn, false}, {InSess, ScopeProc, true},
+		{InHTTPReq, ScopeTxn, true}, {InHTTPReq, ScopeCheck, false}, {InCheck, ScopeCheck, true},
+		{InCheck, ScopeTxn, false}, {InHTTPRes, ScopeRes, true},
+	} {
+		if err := CheckScope(tc.where, tc.sc); (err == nil) != tc.ok {
+			t.Errorf("CheckScope(%s, %s) = %v", tc.where, tc.sc, err)
+		}
+	}
+}
