@@ -71,7 +71,7 @@ func checkAddr(addr string, use addrUse) error {
 	colon := strings.LastIndexByte(rest, ':')
 	if colon < 0 {
 		if use == addrBind || use == addrPeer {
-			return fmt.Errorf("missing port number: '%s'", addr)
+			return fmt.Errorf("missing port specification in '%s'", addr)
 		}
 		if rest == "" {
 			return fmt.Errorf("missing address in '%s'", addr)
@@ -84,7 +84,7 @@ func checkAddr(addr string, use addrUse) error {
 	}
 	if port == "" {
 		if use == addrBind || use == addrPeer {
-			return fmt.Errorf("missing port number: '%s'", addr)
+			return fmt.Errorf("missing port specification in '%s'", addr)
 		}
 		return nil
 	}
@@ -146,7 +146,7 @@ func (p *parser) parseBind(words []string, stats bool) (*Bind, error) {
 			return nil, fmt.Errorf(": empty address in the list")
 		}
 		if stats && !strings.HasPrefix(a, "/") && !strings.Contains(a, "@") && !strings.Contains(a, ":") {
-			return nil, fmt.Errorf(": missing port number: '%s'", a)
+			return nil, fmt.Errorf(": missing port specification in '%s'", a)
 		}
 		if err := checkAddr(a, use); err != nil {
 			return nil, fmt.Errorf(": %w", err)
@@ -160,7 +160,7 @@ func (p *parser) parseBind(words []string, stats bool) (*Bind, error) {
 		kw := words[i]
 		n, ok := bindParams[kw]
 		if !ok {
-			msg := fmt.Sprintf("unknown keyword '%s'", kw)
+			msg := fmt.Sprintf("in section '%s': unknown keyword '%s'", p.secKw, kw)
 			if s := suggest(kw, keysOf(bindParams)); s != "" {
 				msg += fmt.Sprintf("; did you mean '%s' maybe ?", s)
 			}

@@ -141,7 +141,7 @@ func (c *condParser) predicate() (bool, error) {
 	name := c.s[start:c.pos]
 	nargs, known := predicateArgs[name]
 	if name == "" || !known {
-		return false, fmt.Errorf("unknown term starting at '%s'", c.s[start:])
+		return false, fmt.Errorf("unparsable conditional expression '%s' at position %d", c.s[start:], start+1)
 	}
 	if c.pos >= len(c.s) || c.s[c.pos] != '(' {
 		return false, fmt.Errorf("predicate '%s' expects its arguments in parentheses", name)

@@ -61,9 +61,16 @@ func init() {
 			g.Pidfile, err = oneArg(a)
 			return
 		},
-		"node": func(p *parser, g *Global, a []string) (err error) {
-			g.Node, err = oneArg(a)
-			return
+		"node": func(p *parser, g *Global, a []string) error {
+			n, err := oneArg(a)
+			if err != nil {
+				return err
+			}
+			if n == "" || strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+				return fmt.Errorf("'node' requires valid node name - non-empty string with digits(0-9), letters(A-Z, a-z), dot(.), hyphen(-) or underscode(_)")
+			}
+			g.Node = n
+			return nil
 		},
 		"description": func(p *parser, g *Global, a []string) error {
 			if len(a) < 2 {
@@ -439,7 +446,7 @@ var knownTunePrefixes = []string{
 	"tune.zlib.", "tune.comp.", "tune.buffers.", "tune.pool-", "tune.http.", "tune.listener.",
 	"tune.notsent-lowat.", "tune.idle-pool.", "tune.memory.", "tune.glitches.", "tune.events.",
 	"tune.ring.", "tune.applet.", "tune.pattern.", "tune.peers.", "tune.sched.", "tune.fd.",
-	"tune.epoll.", "tune.defaults.", "tune.lua.",
+	"tune.epoll.", "tune.defaults.",
 }
 
 var knownTuneNames = map[string]bool{
@@ -457,7 +464,7 @@ func knownTune(kw string) bool {
 	}
 	for _, pfx := range knownTunePrefixes {
 		if strings.HasPrefix(kw, pfx) {
-			return kw != "tune.lua." && len(kw) > len(pfx)
+			return len(kw) > len(pfx)
 		}
 	}
 	return false

@@ -36,7 +36,7 @@ func init() {
 		}}
 	}
 	check := func(kind string, maxArgs int) optionDef {
-		return optionDef{capD | capB, true, func(px *Proxy, args []string, mod string) error {
+		return optionDef{capD | capB, false, func(px *Proxy, args []string, mod string) error {
 			if len(args) > maxArgs {
 				return fmt.Errorf("'option %s' cannot handle unexpected argument '%s'", kind, args[maxArgs])
 			}
@@ -51,7 +51,7 @@ func init() {
 		}}
 	}
 	proxyOptions = map[string]optionDef{
-		"forwardfor":          {capAll, true, optForwardFor},
+		"forwardfor":          {capAll, false, optForwardFor},
 		"httpclose":           connMode("close"),
 		"http-server-close":   connMode("server-close"),
 		"http-keep-alive":     connMode("keep-alive"),
@@ -96,18 +96,18 @@ func (p *parser) option(px *Proxy, a []string, mod string) error {
 		case unimplementedOptions[name]:
 			return fmt.Errorf("'option %s' is an HAProxy keyword that Moonbus does not implement", name)
 		}
-		msg := fmt.Sprintf("unknown keyword 'option %s' in '%s' section", name, p.secKw)
+		msg := fmt.Sprintf("unknown option '%s'", name)
 		if s := suggest(name, append(keysOf(proxyOptions), keysOf(tuneOptions)...)); s != "" {
-			msg += fmt.Sprintf("; did you mean 'option %s' maybe ?", s)
+			msg += fmt.Sprintf("; did you mean '%s' maybe ?", s)
 		}
 		return fmt.Errorf("%s", msg)
 	}
 	if caps := proxyCaps(px.Kind); def.caps&caps == 0 {
-		p.warnf("'option %s' ignored because %s '%s' has no %s capability", name, px.Kind, px.Name, capName(def.caps&^capD))
+		p.warnf("'%s' ignored because %s '%s' has no %s capability", name, px.Kind, px.Name, capName(def.caps&^capD))
 		return nil
 	}
 	if mod != "" && !def.negatable {
-		return fmt.Errorf("'%s option %s' is not supported", mod, name)
+		return fmt.Errorf("negation/default is not supported for option '%s'", name)
 	}
 	if err := def.fn(px, args, mod); err != nil {
 		return err
@@ -229,7 +229,7 @@ func kwTimeout(p *parser, px *Proxy, a []string) error {
 		return err
 	}
 	if def.caps&proxyCaps(px.Kind) == 0 {
-		p.warnf("'%s' ignored because %s '%s' has no %s capability", kw, px.Kind, px.Name, capName(def.caps&^capD))
+		p.warnf("'%s' will be ignored because %s '%s' has no %s capability", kw, px.Kind, px.Name, capName(def.caps&^capD))
 		return nil
 	}
 	*def.field(&px.Timeouts) = d

@@ -111,7 +111,11 @@ func (p *parser) natsKeyword(a []string) {
 		}
 		for _, word := range a[1:] {
 			for _, u := range strings.Split(word, ",") {
-				pu, perr := url.Parse(u)
+				full := u
+				if !strings.Contains(u, "://") {
+					full = "nats://" + u // nats.go adds the scheme too
+				}
+				pu, perr := url.Parse(full)
 				if perr != nil || pu.Host == "" {
 					err = fmt.Errorf("'url' : invalid NATS URL '%s'", u)
 					break

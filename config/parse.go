@@ -77,8 +77,9 @@ func init() {
 
 // defaultsUsage tells how a defaults section was used.
 type defaultsUsage struct {
-	explicit bool   // named with "from"
-	implicit string // the first proxy that used it without "from" ("backend 'x'")
+	explicit bool      // named with "from"
+	implicit []*Proxy  // proxies that used it without "from"
+	side     [2]*Proxy // the first frontend-side and backend-side users
 }
 
 // condFrame is one open .if block.
@@ -273,6 +274,9 @@ func (p *parser) lookup(name string) (string, bool) {
 	case ".LINE":
 		return strconv.Itoa(p.line), true
 	case ".SECTION":
+		if p.secName == "" {
+			return p.secKw, true // "global", or "defaults" when unnamed
+		}
 		return p.secName, true
 	}
 	v, ok := p.env[name]
@@ -342,7 +346,7 @@ func (p *parser) directive(words []string) {
 		return
 	case ".elif", ".else", ".endif":
 		if len(p.conds) == 0 {
-			p.errorf("'%s' with no matching '.if'", kw)
+			p.errorf("lone '%s' with no matching '.if'", kw)
 			return
 		}
 		f := &p.conds[len(p.conds)-1]
@@ -351,7 +355,7 @@ func (p *parser) directive(words []string) {
 			p.conds = p.conds[:len(p.conds)-1]
 		case ".else":
 			if f.sawElse {
-				p.errorf("'.else' after '.else' in the '.if' block started at %s", f.pos)
+				p.errorf("'.else' after '.else' is not permitted (the '.if' block starts at %s)", f.pos)
 				return
 			}
 			f.sawElse = true
@@ -359,7 +363,7 @@ func (p *parser) directive(words []string) {
 			f.taken = f.taken || f.active
 		case ".elif":
 			if f.sawElse {
-				p.errorf("'.elif' after '.else' in the '.if' block started at %s", f.pos)
+				p.errorf("'.elif' after '.else' is not permitted (the '.if' block starts at %s)", f.pos)
 				return
 			}
 			f.active = false
@@ -371,6 +375,10 @@ func (p *parser) directive(words []string) {
 		return
 	}
 	if p.skipping() {
+		return
+	}
+	if len(words) > 2 && (kw == ".diag" || kw == ".notice" || kw == ".warning" || kw == ".alert") {
+		p.errorf("Unexpected argument '%s' for '%s'. Use quotes if the message should contain spaces.", words[2], kw)
 		return
 	}
 	msg := strings.Join(words[1:], " ")
@@ -596,13 +604,22 @@ func (p *parser) finish() (*Config, error) {
 	p.resolve()
 	p.validate()
 	for _, d := range p.cfg.Defaults {
-		if u := p.defaultsUse[d]; u != nil && u.explicit && u.implicit != "" {
-			p.warnAt(d.Pos, "defaults section '%s' is explicitly referenced by another proxy and implicitly used by %s. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.", d.Name, u.implicit)
+		u := p.defaultsUse[d]
+		if u == nil || !u.explicit {
+			continue
+		}
+		for _, px := range u.implicit {
+			p.warnAt(px.Pos, "defaults section '%s' (declared at %s) is explicitly referenced by another proxy and implicitly used here. To avoid any ambiguity don't mix both usage. Add a last defaults section not explicitly used or always use explicit references.", d.Name, d.Pos)
 		}
 	}
 	g := &p.cfg.Global
-	if g.ZeroWarning && len(p.cfg.Warnings) > 0 {
-		p.errorAt(g.ZeroWarningPos, "some warnings were found and 'zero-warning' is set")
+	if g.ZeroWarning {
+		for _, w := range p.cfg.Warnings {
+			if w.Level == "warning" {
+				p.errorAt(g.ZeroWarningPos, "some warnings were found and 'zero-warning' is set")
+				break
+			}
+		}
 	}
 	if len(p.errs) > 0 {
 		return p.cfg, p.errs

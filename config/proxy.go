@@ -29,11 +29,20 @@ func proxyCaps(k ProxyKind) uint8 {
 	return capF | capB
 }
 
+// capName names the capability a keyword with capabilities c needs.
 func capName(c uint8) string {
 	if c&capF != 0 {
 		return "frontend"
 	}
 	return "backend"
+}
+
+// hardCapKeywords are refused (instead of ignored with a warning, as HAProxy
+// does) in a proxy without the capability they need: they define where
+// traffic goes, so silently dropping them would hide a mistake.
+var hardCapKeywords = map[string]bool{
+	"bind": true, "server": true, "server-template": true, "default-server": true,
+	"use_backend": true, "default_backend": true, "use-server": true, "tcp-response": true,
 }
 
 // pxKeyword describes one proxy keyword.
@@ -147,17 +156,8 @@ func (p *parser) beginProxy(words []string) {
 	} else if kind != KindDefaults {
 		base = p.defaults
 	}
-	if base != nil && base.Name != "" {
-		u := p.defaultsUse[base]
-		if u == nil {
-			u = &defaultsUsage{}
-			p.defaultsUse[base] = u
-		}
-		if from != "" {
-			u.explicit = true
-		} else if u.implicit == "" {
-			u.implicit = fmt.Sprintf("%s '%s'", kind, name)
-		}
+	if base != nil && hasTrafficRules(base) {
+		p.checkRulesInheritance(base, kind, name)
 	}
 	var px *Proxy
 	if base == nil {
@@ -169,6 +169,18 @@ func (p *parser) beginProxy(words []string) {
 	px.Pos, px.Kind, px.Name, px.From = p.pos(), kind, name, from
 	px.ID, px.Description = 0, ""
 
+	if base != nil && base.Name != "" {
+		u := p.defaultsUse[base]
+		if u == nil {
+			u = &defaultsUsage{}
+			p.defaultsUse[base] = u
+		}
+		if from != "" {
+			u.explicit = true
+		} else {
+			u.implicit = append(u.implicit, px)
+		}
+	}
 	if kind == KindDefaults {
 		if name != "" {
 			if prev, dup := p.namedDefaults[name]; dup {
@@ -190,6 +202,45 @@ func (p *parser) beginProxy(words []string) {
 	p.pxOnce = map[string]Pos{}
 }
 
+// hasTrafficRules reports whether a defaults section defines TCP/HTTP rules.
+func hasTrafficRules(d *Proxy) bool {
+	return len(d.HTTPRequest)+len(d.HTTPResponse)+len(d.HTTPAfterResponse)+
+		len(d.TCPRequestConnection)+len(d.TCPRequestSession)+len(d.TCPRequestContent)+
+		len(d.TCPResponseContent) > 0
+}
+
+// checkRulesInheritance applies HAProxy's limits on defaults sections with
+// TCP/HTTP rules: another defaults section cannot inherit from them, and
+// frontends and backends cannot both use the same one (the rules would run
+// twice).
+func (p *parser) checkRulesInheritance(base *Proxy, kind ProxyKind, name string) {
+	if kind == KindDefaults {
+		p.errorf("a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at %s)", base.Pos)
+		return
+	}
+	u := p.defaultsUse[base]
+	if u == nil {
+		u = &defaultsUsage{}
+		p.defaultsUse[base] = u
+	}
+	caps := proxyCaps(kind)
+	for i, c := range []uint8{capF, capB} {
+		if caps&c == 0 {
+			continue
+		}
+		other := u.side[1-i]
+		if other != nil && !(other.Kind == kind && other.Name == name) {
+			p.errorf("frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at %s)", base.Pos)
+			return
+		}
+	}
+	for i, c := range []uint8{capF, capB} {
+		if caps&c != 0 && u.side[i] == nil {
+			u.side[i] = &Proxy{Kind: kind, Name: name}
+		}
+	}
+}
+
 // proxyKeyword handles one line of a proxy section.
 func (p *parser) proxyKeyword(words []string) {
 	px := p.px
@@ -208,7 +259,14 @@ func (p *parser) proxyKeyword(words []string) {
 		return
 	}
 	if def.caps&proxyCaps(px.Kind) == 0 {
-		p.errorf("'%s' not allowed in '%s' section", kw, p.secKw)
+		switch {
+		case px.Kind == KindDefaults:
+			p.errorf("'%s' not allowed in 'defaults' section", kw)
+		case hardCapKeywords[kw]:
+			p.errorf("'%s' not allowed because %s '%s' has no %s capability", kw, px.Kind, px.Name, capName(def.caps))
+		default:
+			p.warnf("'%s' ignored because %s '%s' has no %s capability", kw, px.Kind, px.Name, capName(def.caps))
+		}
 		return
 	}
 	if def.rule && px.Kind == KindDefaults && px.Name == "" {
@@ -247,7 +305,7 @@ func (p *parser) otherProxyKeyword(px *Proxy, words []string) {
 	}
 	if caps, ok := tuneProxyKeywords[kw]; ok {
 		if caps&proxyCaps(px.Kind) == 0 {
-			p.errorf("'%s' not allowed in '%s' section", kw, p.secKw)
+			p.warnf("'%s' ignored because %s '%s' has no %s capability", kw, px.Kind, px.Name, capName(caps&^capD))
 			return
 		}
 		if len(words) < 2 {
@@ -413,7 +471,7 @@ func kwTCPRequest(p *parser, px *Proxy, a []string) error {
 	switch a[1] {
 	case "connection", "session":
 		if caps&(capD|capF) == 0 {
-			return fmt.Errorf("'tcp-request %s' not allowed in '%s' section", a[1], p.secKw)
+			return fmt.Errorf("'tcp-request %s' not allowed because %s '%s' has no frontend capability", a[1], px.Kind, px.Name)
 		}
 	case "content":
 	case "inspect-delay":

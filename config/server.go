@@ -211,19 +211,19 @@ func kwServer(p *parser, px *Proxy, a []string) error {
 		return err
 	}
 	if err := checkAddr(addr, addrServer); err != nil {
-		return fmt.Errorf("'server %s' : %w", name, err)
+		return fmt.Errorf("'server %s/%s' : %w", px.Name, name, err)
 	}
 	base, rest, err := p.serverOrigin(px, a[3:])
 	if err != nil {
-		return fmt.Errorf("'server %s' : %w", name, err)
+		return fmt.Errorf("'server %s/%s' : %w", px.Name, name, err)
 	}
 	sp, err := ParseServerParams(rest, base, false)
 	if err != nil {
-		return fmt.Errorf("'server %s' : %w", name, err)
+		return fmt.Errorf("'server %s/%s' : %w", px.Name, name, err)
 	}
 	for _, s := range px.Servers {
 		if s.Name == name {
-			return fmt.Errorf("%s '%s' : server '%s' has the same name as another server declared at %s", px.Kind, px.Name, name, s.Pos)
+			return fmt.Errorf("'server %s/%s' : %s '%s' has another server named '%s' declared at %s", px.Name, name, px.Kind, px.Name, name, s.Pos)
 		}
 	}
 	px.Servers = append(px.Servers, &Server{Pos: p.pos(), Name: name, Addr: addr, Params: sp})

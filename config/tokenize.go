@@ -12,8 +12,8 @@ type lookupFunc func(name string) (string, bool)
 // Tokenize splits one configuration line into words following HAProxy's
 // top-level rules (reference §1.2, §1.3): runs of unquoted blanks separate
 // words, an unquoted "#" starts a comment, backslash escapes work outside single
-// quotes (\ , \#, \\, \', \", \$, \r, \n, \t, \xNN; other pairs are kept as
-// written, e.g. "\1"), single quotes are strong, double quotes are weak and
+// quotes (\ , \#, \\, \', \", \r, \n, \t, \xNN, and \$ inside double quotes;
+// other pairs are kept as written, e.g. "\1"), single quotes are strong, double quotes are weak and
 // expand $NAME, ${NAME}, ${NAME-default} and ${NAME[*]} from env. A nil env
 // means no variable is set. Pseudo-variables (.FILE, .LINE, .SECTION) are
 // looked up in env under their dotted names.
@@ -57,6 +57,7 @@ func (t *tokenizer) emit() {
 func tokenize(line string, lookup lookupFunc) ([]string, error) {
 	t := &tokenizer{}
 	squote, dquote := false, false
+	quotePos := 0 // 1-based position of the last opening quote
 	i := 0
 	for i < len(line) {
 		c := line[i]
@@ -69,16 +70,19 @@ func tokenize(line string, lookup lookupFunc) ([]string, error) {
 			}
 			i++
 		case c == '\\':
-			n, err := t.escape(line, i)
+			n, err := t.escape(line, i, dquote)
 			if err != nil {
 				return nil, err
 			}
 			i += n
 		case c == '\'' && !dquote:
-			squote = true
+			squote, quotePos = true, i+1
 			t.start()
 			i++
 		case c == '"':
+			if !dquote {
+				quotePos = i + 1
+			}
 			dquote = !dquote
 			t.start()
 			i++
@@ -99,21 +103,27 @@ func tokenize(line string, lookup lookupFunc) ([]string, error) {
 		}
 	}
 	if squote || dquote {
-		return nil, errors.New("unmatched quote")
+		return nil, fmt.Errorf("unmatched quote at position %d", quotePos)
 	}
 	t.emit()
 	return t.words, nil
 }
 
 // escape handles a backslash at line[i] and returns how many bytes it used.
-func (t *tokenizer) escape(line string, i int) (int, error) {
+func (t *tokenizer) escape(line string, i int, dquote bool) (int, error) {
 	if i+1 >= len(line) {
 		t.add('\\')
 		return 1, nil
 	}
 	switch n := line[i+1]; n {
-	case ' ', '#', '\\', '\'', '"', '$':
+	case ' ', '#', '\\', '\'', '"':
 		t.add(n)
+	case '$':
+		if dquote {
+			t.add('$')
+		} else {
+			t.add('\\', '$') // "\$" only means something where variables expand
+		}
 	case 'r':
 		t.add('\r')
 	case 'n':
@@ -172,7 +182,7 @@ func (t *tokenizer) expand(line string, i int, lookup lookupFunc) (int, error) {
 		j++
 	}
 	if j >= len(line) || !isVarStart(line[j]) {
-		return 0, fmt.Errorf("forbidden first char in environment variable name at position %d", pos)
+		return 0, fmt.Errorf("forbidden first char in environment variable name at position %d", j+1)
 	}
 	for j < len(line) && isVarChar(line[j]) {
 		j++
@@ -185,7 +195,7 @@ func (t *tokenizer) expand(line string, i int, lookup lookupFunc) (int, error) {
 	star := false
 	if brace && j < len(line) && line[j] == '[' {
 		if !strings.HasPrefix(line[j:], "[*]") {
-			return 0, fmt.Errorf("wrong word expansion at position %d, expected '[*]'", j+1)
+			return 0, fmt.Errorf("truncated or invalid word expansion sequence at position %d", j+1)
 		}
 		star = true
 		j += 3
@@ -194,7 +204,7 @@ func (t *tokenizer) expand(line string, i int, lookup lookupFunc) (int, error) {
 		if j < len(line) && line[j] == '-' {
 			end := strings.IndexByte(line[j:], '}')
 			if end < 0 {
-				return 0, fmt.Errorf("no matching closing brace at position %d", pos)
+				return 0, fmt.Errorf("unmatched brace in environment variable name at position %d", pos+1)
 			}
 			if !set {
 				value = line[j+1 : j+end]
@@ -202,7 +212,7 @@ func (t *tokenizer) expand(line string, i int, lookup lookupFunc) (int, error) {
 			j += end
 		}
 		if j >= len(line) || line[j] != '}' {
-			return 0, fmt.Errorf("no matching closing brace at position %d", pos)
+			return 0, fmt.Errorf("unmatched brace in environment variable name at position %d", pos+1)
 		}
 		j++
 	}

@@ -34,6 +34,7 @@ func TestTokenize(t *testing.T) {
 		{name: "empty quotes", line: `a "" '' b`, want: []string{"a", "", "", "b"}},
 		{name: "quote inside other quotes", line: `"it's" 'say "hi"'`, want: []string{"it's", `say "hi"`}},
 		{name: "escapes in double quotes", line: `"a\"b\tc\$d"`, want: []string{"a\"b\tc$d"}},
+		{name: "escaped dollar outside double quotes is kept", line: `\$d '\$e'`, want: []string{`\$d`, `\$e`}},
 		{name: "unquoted dollar stays", line: `$HOME ${HOME}`, want: []string{"$HOME", "${HOME}"}},
 		{name: "var", line: `"$HOME/x"`, want: []string{"/home/u/x"}},
 		{name: "braced var", line: `"${HOME}x"`, want: []string{"/home/ux"}},
@@ -69,13 +70,13 @@ func TestTokenizeErrors(t *testing.T) {
 		line string
 		want string
 	}{
-		{name: "unterminated double quote", line: `a "b`, want: "unmatched quote"},
+		{name: "unterminated double quote", line: `a "b`, want: "unmatched quote at position 3"},
 		{name: "unterminated single quote", line: `a 'b`, want: "unmatched quote"},
-		{name: "bad first char", line: `"$1"`, want: "forbidden first char in environment variable name at position 2"},
+		{name: "bad first char", line: `"$1"`, want: "forbidden first char in environment variable name at position 3"},
 		{name: "lone dollar", line: `"$"`, want: "forbidden first char"},
-		{name: "unclosed brace", line: `"${A"`, want: "no matching closing brace"},
-		{name: "unclosed default", line: `"${A-x"`, want: "no matching closing brace"},
-		{name: "bad word expansion", line: `"${A[x]}"`, want: "wrong word expansion"},
+		{name: "unclosed brace", line: `"${A"`, want: "unmatched brace in environment variable name at position 3"},
+		{name: "unclosed default", line: `"${A-x"`, want: "unmatched brace in environment variable name"},
+		{name: "bad word expansion", line: `"${A[x]}"`, want: "truncated or invalid word expansion sequence at position 5"},
 		{name: "unknown pseudo variable", line: `"${.FOO}"`, want: "unsupported internal variable '.FOO'"},
 		{name: "short hex", line: `\x4`, want: "truncated or invalid hexadecimal sequence at position 1"},
 		{name: "bad hex", line: `ab\xZZ`, want: "truncated or invalid hexadecimal sequence at position 3"},

@@ -162,6 +162,9 @@ func (p *parser) checkServers(px *Proxy, byName map[string]*Proxy, resolvers map
 		}
 	}
 	for _, s := range px.Servers {
+		if s.Params.Observe == "layer7" && px.Mode != "http" {
+			p.errorAt(s.Pos, "'server %s/%s' : 'layer7' can only be used in http proxies", px.Name, s.Name)
+		}
 		if r := s.Params.Resolvers; r != "" && r != "default" && !resolvers[r] {
 			p.errorAt(s.Pos, "%s '%s' : server '%s' : unable to find required resolvers section '%s'", px.Kind, px.Name, s.Name, r)
 		}
