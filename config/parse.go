@@ -79,7 +79,7 @@ func init() {
 type defaultsUsage struct {
 	explicit bool      // named with "from"
 	implicit []*Proxy  // proxies that used it without "from"
-	side     [2]*Proxy // the first frontend-side and backend-side users
+	side     [2]string // the first frontend-side and backend-side users ("kind name")
 }
 
 // condFrame is one open .if block.

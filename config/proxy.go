@@ -223,20 +223,16 @@ func (p *parser) checkRulesInheritance(base *Proxy, kind ProxyKind, name string)
 		u = &defaultsUsage{}
 		p.defaultsUse[base] = u
 	}
-	caps := proxyCaps(kind)
+	caps, me := proxyCaps(kind), string(kind)+" "+name
 	for i, c := range []uint8{capF, capB} {
-		if caps&c == 0 {
-			continue
-		}
-		other := u.side[1-i]
-		if other != nil && !(other.Kind == kind && other.Name == name) {
+		if other := u.side[1-i]; caps&c != 0 && other != "" && other != me {
 			p.errorf("frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at %s)", base.Pos)
 			return
 		}
 	}
 	for i, c := range []uint8{capF, capB} {
-		if caps&c != 0 && u.side[i] == nil {
-			u.side[i] = &Proxy{Kind: kind, Name: name}
+		if caps&c != 0 && u.side[i] == "" {
+			u.side[i] = me
 		}
 	}
 }
