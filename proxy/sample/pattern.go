@@ -46,6 +46,7 @@ func ParseMatchKind(s string) (MatchKind, bool) {
 	return k, ok
 }
 
+// String returns the method's name ("beg").
 func (k MatchKind) String() string {
 	for n, v := range matchNames {
 		if v == k {

@@ -47,6 +47,7 @@ var whereNames = []struct {
 	{InAfterRes, "http-after-response"}, {InLog, "log-format"}, {InCheck, "health check"}, {InCLI, "CLI"},
 }
 
+// String lists the places in w ("http-request, http-response").
 func (w Where) String() string {
 	s := ""
 	for _, n := range whereNames {
