@@ -358,3 +358,15 @@ backend be
 		t.Error("Clone shares servers")
 	}
 }
+
+func TestParseFilesMissingLF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.cfg")
+	writeFile(t, path, "global\n    maxconn 10")
+	cfg, err := ParseFiles([]string{path}, Options{Env: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0].String() != "parsing ["+path+":2] : Missing LF on last line, file might have been truncated at position 15." {
+		t.Errorf("warnings = %+v", cfg.Warnings)
+	}
+}

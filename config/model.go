@@ -26,7 +26,7 @@ type Line struct {
 // Diag is a non-fatal message produced while parsing (a warning or a notice).
 type Diag struct {
 	Pos
-	Level string `json:"level"` // "warning", "notice" or "diag"
+	Level string `json:"level"` // "warning", "notice" (.notice) or "diag" (.diag)
 	Msg   string `json:"msg"`
 }
 
@@ -108,7 +108,7 @@ type Global struct {
 	LogSendHostname *string       `json:"log_send_hostname,omitempty"`
 	LogTag          string        `json:"log_tag,omitempty"`
 	StatsSockets    []*Bind       `json:"stats_sockets,omitempty"`
-	StatsTimeout    time.Duration `json:"stats_timeout,omitempty"` // default 10s
+	StatsTimeout    time.Duration `json:"stats_timeout,omitempty"` // filled with the default 10s
 	SpreadChecks    int           `json:"spread_checks,omitempty"`
 	ZeroWarning     bool          `json:"zero_warning,omitempty"`
 	SetVars         []Line        `json:"set_vars,omitempty"` // "set-var proc.x <expr>" / "set-var-fmt proc.x <fmt>": Words = [keyword, variable name, expression words...] ("set-var(proc.x) expr" is accepted and normalized to that form)
@@ -129,17 +129,17 @@ type Global struct {
 type Lua struct {
 	Loads                []LuaLoad     `json:"loads,omitempty"` // lua-load and lua-load-per-thread, in order
 	PrependPaths         []LuaPath     `json:"prepend_paths,omitempty"`
-	SessionTimeout       time.Duration `json:"session_timeout,omitempty"` // default 4s
+	SessionTimeout       time.Duration `json:"session_timeout,omitempty"` // filled with the default 4s; 0 = explicitly disabled
 	TaskTimeout          time.Duration `json:"task_timeout,omitempty"`    // default 0 = none
-	ServiceTimeout       time.Duration `json:"service_timeout,omitempty"` // default 4s
-	BurstTimeout         time.Duration `json:"burst_timeout,omitempty"`   // default 1s; BurstTimeoutSet tells 0 from unset
+	ServiceTimeout       time.Duration `json:"service_timeout,omitempty"` // filled with the default 4s; 0 = explicitly disabled
+	BurstTimeout         time.Duration `json:"burst_timeout,omitempty"`   // filled with the default 1s; 0 = disabled; BurstTimeoutSet = given in the config
 	BurstTimeoutSet      bool          `json:"burst_timeout_set,omitempty"`
-	ForcedYield          int           `json:"forced_yield,omitempty"`
+	ForcedYield          int           `json:"forced_yield,omitempty"` // 0 = not set: the default depends on the state kind
 	MaxMemMB             int           `json:"maxmem_mb,omitempty"`
-	LogLoggers           string        `json:"log_loggers,omitempty"` // "on" (default) or "off"
-	LogStderr            string        `json:"log_stderr,omitempty"`  // "auto" (default), "on", "off"
-	BoolSampleConversion string        `json:"bool_sample_conversion,omitempty"`
-	OpenLibs             string        `json:"openlibs,omitempty"` // "all" (default), "none" or a comma list
+	LogLoggers           string        `json:"log_loggers,omitempty"`            // "on" (default) or "off"
+	LogStderr            string        `json:"log_stderr,omitempty"`             // "auto" (default), "on", "off"
+	BoolSampleConversion string        `json:"bool_sample_conversion,omitempty"` // "normal", "pre-3.1-bug", or "" when not set
+	OpenLibs             string        `json:"openlibs,omitempty"`               // "all" (default), "none" or a comma list
 }
 
 // LuaLoad is one lua-load or lua-load-per-thread line.
@@ -211,7 +211,7 @@ type Proxy struct {
 	Pos
 	Kind        ProxyKind `json:"kind"`
 	Name        string    `json:"name,omitempty"`
-	From        string    `json:"from,omitempty"` // named defaults it inherits from ("" = the last anonymous/implicit one)
+	From        string    `json:"from,omitempty"` // named defaults given with "from" ("" = the most recent defaults section above it, if any)
 	Mode        string    `json:"mode"`           // "http" or "tcp" (default tcp)
 	Disabled    bool      `json:"disabled,omitempty"`
 	ID          int       `json:"id,omitempty"`
@@ -226,10 +226,10 @@ type Proxy struct {
 
 	// Options.
 	Redispatch         bool        `json:"redispatch,omitempty"`
-	RedispatchInterval int         `json:"redispatch_interval,omitempty"` // default -1
+	RedispatchInterval int         `json:"redispatch_interval,omitempty"` // -1 (redispatch on the last retry) when "option redispatch" has no interval
 	AllBackups         bool        `json:"allbackups,omitempty"`
 	ForwardFor         *ForwardFor `json:"forwardfor,omitempty"`
-	HTTPConnMode       string      `json:"http_conn_mode,omitempty"` // "keep-alive" (default), "server-close", "close"
+	HTTPConnMode       string      `json:"http_conn_mode,omitempty"` // "" (not set = keep-alive), "keep-alive", "server-close", "close"; see EffectiveHTTPConnMode
 	DontLogNull        bool        `json:"dontlognull,omitempty"`
 	LogHealthChecks    bool        `json:"log_health_checks,omitempty"`
 	HTTPBufferRequest  bool        `json:"http_buffer_request,omitempty"`
@@ -285,8 +285,8 @@ type Proxy struct {
 	ErrorFilesRefs []Line         `json:"errorfiles_refs,omitempty"` // "errorfiles <name> [code...]": Words after the keyword
 
 	// Backend side.
-	Balance         *Balance      `json:"balance,omitempty"`
-	HashType        string        `json:"hash_type,omitempty"` // "map-based" (default) or "consistent" plus function words
+	Balance         *Balance      `json:"balance,omitempty"`   // nil: no "balance" line (the runtime picks the version default)
+	HashType        string        `json:"hash_type,omitempty"` // words of "hash-type" joined by spaces ("consistent sdbm avalanche"); "" = map-based
 	DefaultServer   *ServerParams `json:"default_server,omitempty"`
 	Servers         []*Server     `json:"servers,omitempty"`
 	ServerTemplates []Line        `json:"server_templates,omitempty"`
@@ -569,7 +569,7 @@ type Webhook struct {
 	Pos
 	Name      string        `json:"name"`
 	URL       string        `json:"url"`
-	Events    []string      `json:"events,omitempty"`
+	Events    []string      `json:"events,omitempty"` // types or families; empty = every event
 	Backends  []string      `json:"backends,omitempty"`
 	Headers   [][2]string   `json:"headers,omitempty"`
 	Secret    string        `json:"-"`
@@ -584,9 +584,9 @@ type NATS struct {
 	Pos
 	Name         string        `json:"name"`
 	URLs         []string      `json:"urls"`
-	Instance     string        `json:"instance,omitempty"`
-	Prefix       string        `json:"prefix,omitempty"` // default moonbus
-	Publish      []string      `json:"publish,omitempty"`
+	Instance     string        `json:"instance,omitempty"` // "" = the host name (resolved by the consumer)
+	Prefix       string        `json:"prefix,omitempty"`   // default moonbus
+	Publish      []string      `json:"publish,omitempty"`  // filled with the default SERVER BACKEND
 	CLI          bool          `json:"cli,omitempty"`
 	Stream       string        `json:"stream,omitempty"`
 	StreamMaxAge time.Duration `json:"stream_max_age,omitempty"`

@@ -186,6 +186,10 @@ func ParseFiles(paths []string, opts Options) (*Config, error) {
 			continue
 		}
 		p.parseFile(f, data)
+		if n := len(data); n > 0 && data[n-1] != '\n' {
+			last := data[strings.LastIndexByte(string(data), '\n')+1:]
+			p.warnAt(Pos{File: f, Line: strings.Count(string(data), "\n") + 1}, "Missing LF on last line, file might have been truncated at position %d.", len(last)+1)
+		}
 	}
 	return p.finish()
 }
