@@ -92,6 +92,7 @@ func (st *State) installShims(libs map[string]bool) {
 		st.rt.logMu.Unlock()
 		return 0
 	}))
+	st.installCoroutineShims()
 	if tbl, ok := L.GetGlobal("table").(*lua.LTable); ok && libs["table"] {
 		tbl.RawSetString("pack", L.NewFunction(tablePack))
 		tbl.RawSetString("unpack", L.GetGlobal("unpack"))
@@ -229,4 +230,66 @@ func mathToInteger(L *lua.LState) int {
 		L.Push(lua.LNil)
 	}
 	return 1
+}
+
+// installCoroutineShims makes coroutines portable across entries: a
+// coroutine runs under the context of the entry that resumes it (so that
+// entry's timeouts stop a runaway loop inside it), not of the entry that
+// created it, which may be over. gopher-lua would otherwise give a coroutine
+// a child of its creator's context for ever.
+func (st *State) installCoroutineShims() {
+	L := st.L
+	co, ok := L.GetGlobal("coroutine").(*lua.LTable)
+	if !ok {
+		return
+	}
+	origCreate, ok1 := co.RawGetString("create").(*lua.LFunction)
+	origResume, ok2 := co.RawGetString("resume").(*lua.LFunction)
+	if !ok1 || !ok2 {
+		return
+	}
+	newCo := func(L *lua.LState, fn *lua.LFunction) *lua.LState {
+		L.Push(origCreate)
+		L.Push(fn)
+		L.Call(1, 1)
+		th := L.CheckThread(-1)
+		L.Pop(1)
+		th.RemoveContext()
+		return th
+	}
+	co.RawSetString("create", L.NewFunction(func(L *lua.LState) int {
+		L.Push(newCo(L, L.CheckFunction(1)))
+		return 1
+	}))
+	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
+		st.bindCoroutine(L.CheckThread(1))
+		L.Insert(origResume, 1)
+		L.Call(L.GetTop()-1, lua.MultRet)
+		return L.GetTop()
+	}))
+	co.RawSetString("wrap", L.NewFunction(func(L *lua.LState) int {
+		th := newCo(L, L.CheckFunction(1))
+		L.Push(L.NewFunction(func(L *lua.LState) int {
+			st.bindCoroutine(th)
+			n := L.GetTop()
+			L.Insert(th, 1)
+			L.Insert(origResume, 1)
+			L.Call(n+1, lua.MultRet)
+			if lua.LVIsFalse(L.Get(1)) {
+				L.Error(L.Get(2), 0)
+			}
+			L.Remove(1)
+			return L.GetTop()
+		}))
+		return 1
+	}))
+}
+
+// bindCoroutine gives th the context of the running entry.
+func (st *State) bindCoroutine(th *lua.LState) {
+	if e := st.cur; e != nil && e.rc != nil {
+		th.SetContext(e.rc)
+	} else {
+		th.RemoveContext()
+	}
 }

@@ -49,6 +49,8 @@ core.register_fetches("spin_pcall", function(txn)
   while true do pcall(function() while true do end end) end
 end)
 core.register_converters("spin", function(v) local x = 0 while true do x = x + 1 end end)
+local body_co = coroutine.wrap(function() while true do end end)
+core.register_fetches("spin_co", function(txn) body_co() end)
 core.register_fetches("ok", function(txn, a) return "ok:" .. a end)
 counter = 0
 core.register_task(function() while true do counter = counter + 1; core.msleep(5) end end)
@@ -80,6 +82,7 @@ core.register_fetches("counter", function() return counter end)
 				{CtxFetch, reg.Fetches["spin"], "Lua sample-fetch 'spin'"},
 				{CtxFetch, reg.Fetches["spin_pcall"], "Lua sample-fetch 'spin_pcall'"},
 				{CtxConverter, reg.Converters["spin"], "Lua converter 'spin'"},
+				{CtxFetch, reg.Fetches["spin_co"], "Lua sample-fetch 'spin_co'"},
 			} {
 				_, err := callFunc(t, rt, c.kind, c.f, 0, lua.LNil)
 				var ce *CallError

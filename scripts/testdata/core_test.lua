@@ -212,3 +212,22 @@ function TestCoroutinesWithBlockingCalls(t)
   local ok, v = coroutine.resume(c2)
   if not ok or v ~= "v" then t:error("pop_wait inside a coroutine:", ok, v) end
 end
+
+-- a coroutine created in one entry and resumed by later ones
+local shared_gen = nil
+
+function TestCoroutineAcrossEntries1(t)
+  shared_gen = coroutine.wrap(function() local i = 0 while true do i = i + 1; coroutine.yield(i) end end)
+  if shared_gen() ~= 1 then t:error("first resume") end
+end
+
+function TestCoroutineAcrossEntries2(t)
+  if shared_gen() ~= 2 then t:error("resume from another entry") end
+  local ok, err = pcall(coroutine.wrap(function() error("inner") end))
+  if ok or not tostring(err):find("inner") then t:error("wrap error propagation:", err) end
+  local dead = coroutine.wrap(function() return 1 end)
+  dead()
+  ok, err = pcall(dead)
+  if ok then t:error("resuming a dead wrapped coroutine must raise") end
+  if coroutine.status(coroutine.create(function() end)) ~= "suspended" then t:error("status") end
+end
