@@ -30,6 +30,8 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Publisher receives server events; nil disables publishing.
 	Publisher Publisher
+	// Extensions add fetches, converters, actions and services (Lua).
+	Extensions *Extensions
 }
 
 // Engine is one running proxy configuration.
@@ -118,7 +120,7 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		}
 		e.globalLogs = append(e.globalLogs, t)
 	}
-	if err := e.buildRegistry(); err != nil {
+	if err := e.buildRegistry(opts.Extensions); err != nil {
 		fail(err)
 	}
 	used := map[int]bool{}
@@ -201,17 +203,7 @@ func (p *Proxy) init() error {
 	if err := p.loadErrorFiles(); err != nil {
 		return err
 	}
-	if c.LogFormat != "" && p.isFE {
-		f, err := compileLogFormat(c.LogFormat)
-		if err != nil {
-			pos := c.LogFormatPos
-			if pos.Line == 0 {
-				pos = c.Pos
-			}
-			return &config.Error{Pos: pos, Msg: fmt.Sprintf("failed to parse log-format : %v", err)}
-		}
-		p.logFormat = f
-	}
+
 	if p.isFE {
 		p.maxconn.Store(int32(c.Maxconn))
 		if c.Maxconn > 0 {

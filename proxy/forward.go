@@ -300,6 +300,7 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	t.tRespHdr = time.Now()
 	t.status = t.rsp.status
 	srv.observeL7(t.status)
+	t.captureHeaders(true)
 
 	if v := t.rules.httpResponse(t); v.final() {
 		t.applyResponseVerdict(v)

@@ -19,12 +19,13 @@ func (e *Engine) serveConn(l *listener, c net.Conn) {
 	fe.feConns.Add(1)
 	fe.Counters.addConn(now)
 	l.Counters.addConn(now)
+	s := &session{e: e, fe: fe, l: l, raw: c, accept: now}
 	defer func() {
+		s.rules.release()
 		e.CurrConns.Add(-1)
 		fe.feConns.Add(-1)
 		_ = c.Close()
 	}()
-	s := &session{e: e, fe: fe, l: l, raw: c, accept: now}
 	s.src = addrPortOf(c.RemoteAddr())
 	s.dst = addrPortOf(c.LocalAddr())
 	if l.conf.AcceptProxy {
@@ -186,6 +187,7 @@ func (s *session) readAndHandle(t *Txn) bool {
 		return false
 	}
 	s.nreq++
+	t.captureHeaders(false)
 	e.CumReq.Add(1)
 	fe.Counters.addRequest(t.tHdr)
 	s.conn.setTimeouts(fe.timeouts.Client, fe.timeouts.Client)

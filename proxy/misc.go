@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // lbKey computes the hash key of hash-based algorithms for the request.
@@ -206,3 +207,6 @@ func tlsVersionName(v uint16) string {
 }
 
 func tlsCipherName(c uint16) string { return tls.CipherSuiteName(c) }
+
+// nowTime is the clock of rate fetches.
+func nowTime() time.Time { return time.Now() }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"moonbus/config"
+	"moonbus/proxy/sample"
 )
 
 // Mode is a proxy's mode.
@@ -60,7 +61,7 @@ type Proxy struct {
 	listeners   []*listener
 	defaultBE   *Proxy
 	logs        []*logTarget
-	logFormat   *logFormat
+	logFormat   *sample.Format
 	dontLogNull bool
 	errorFiles  map[int][]byte
 

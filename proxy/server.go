@@ -97,6 +97,9 @@ type Server struct {
 	lb lbServer
 
 	observer atomic.Pointer[Observer]
+
+	// referenced is set when a rule (use-server) names the server.
+	referenced bool
 }
 
 // checkState is the part of a health or agent check the state machine needs.

@@ -152,6 +152,7 @@ func getTxn(s *session) *Txn {
 }
 
 func putTxn(t *Txn) {
+	t.rules.reset()
 	t.s, t.fe, t.be, t.srv, t.sc = nil, nil, nil, nil, nil
 	t.st = stream{}
 	if cap(t.req.buf) > 64<<10 {
