@@ -56,3 +56,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParse measures parsing a typical configuration (testdata/rules).
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile("testdata/rules.cfgtest")
+	if err != nil {
+		b.Fatal(err)
+	}
+	input, _, _ := strings.Cut(string(data), goldenSep)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("rules.cfg", []byte(input), Options{Env: map[string]string{}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

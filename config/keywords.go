@@ -32,7 +32,6 @@ var ignoredGlobal = map[string]bool{
 	"limited-quic": true, "shm-stats-file": true, "shm-stats-file-max-objects": true,
 	"dns-accept-family": true, "warn-blocked-traffic-after": true,
 	"force-cfg-parser-pause": true, "external-check": true, "key-base": true,
-	"log-send-hostname-fqdn": false,
 }
 
 // ignoredGlobalPrefixes are families of global keywords accepted with a warning.
@@ -73,7 +72,7 @@ var unimplementedProxy = map[string]bool{
 	"errorloc302": true, "errorloc303": true, "http-error": true, "persist": true,
 	"force-persist": true, "ignore-persist": true, "source": true, "dispatch": true,
 	"external-check": true, "http-send-name-header": true, "dynamic-cookie-key": true,
-	"use-fcgi-app": true, "quic-initial": true, "log-steps": true, "email-alert-lua": false,
+	"use-fcgi-app": true, "quic-initial": true, "log-steps": true,
 }
 
 // removedProxy are keywords HAProxy itself removed, with the replacement it suggests.
@@ -106,13 +105,13 @@ var tuneOptions = map[string]bool{
 	"accept-unsafe-violations-in-http-response": true, "h1-case-adjust-bogus-client": true,
 	"h1-case-adjust-bogus-server": true, "http-restrict-req-hdr-names": true,
 	"idle-close-on-response": true, "disable-h2-upgrade": true, "http-drop-request-trailers": true,
-	"http-drop-response-trailers": true, "log-separate-errors": true,
+	"http-drop-response-trailers": true,
 }
 
 // unimplementedOptions are options refused with an explicit error.
 var unimplementedOptions = map[string]bool{
 	"originalto": true, "transparent": true, "external-check": true, "spop-check": true,
-	"http_proxy": true, "forceclose": true, "http-tunnel": true, "tcp-check-send-proxy": false,
+	"http_proxy": true, "forceclose": true, "http-tunnel": true,
 }
 
 // tuneProxyKeywords are proxy keywords accepted into Proxy.OtherKeywords.

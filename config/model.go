@@ -46,6 +46,8 @@ type Error struct {
 	Msg string
 }
 
+// Error renders the error as HAProxy does, without the "[ALERT] (pid) : "
+// prefix the logger adds: "parsing [file:line] : msg".
 func (e *Error) Error() string {
 	if e.Line == 0 {
 		return e.Msg // file-level problems (unreadable file) carry the file name in Msg
@@ -66,6 +68,7 @@ func (l ErrorList) Unwrap() []error {
 	return out
 }
 
+// Error renders one error per line, in the order they were found.
 func (l ErrorList) Error() string {
 	s := ""
 	for i, e := range l {

@@ -57,7 +57,7 @@ const (
 // unsupportedSections are HAProxy sections Moonbus refuses.
 var unsupportedSections = map[string]bool{
 	"cache": true, "ring": true, "log-forward": true, "fcgi-app": true, "peers": true,
-	"crt-store": true, "traces": true, "acme": true, "log-profile": true, "sample": false,
+	"crt-store": true, "traces": true, "acme": true, "log-profile": true,
 }
 
 // sectionKeywords are the words that open a section.
@@ -68,10 +68,8 @@ var sectionKeywords = map[string]bool{
 }
 
 func init() {
-	for k, v := range unsupportedSections {
-		if v {
-			sectionKeywords[k] = true
-		}
+	for k := range unsupportedSections {
+		sectionKeywords[k] = true
 	}
 }
 
