@@ -44,6 +44,7 @@ type Daemon struct {
 	mu      sync.Mutex
 	cfg     *config.Config
 	eng     *proxy.Engine
+	lua     luaRuntime
 	bus     *bus.Bus
 	started bool
 	stopped bool
@@ -65,26 +66,38 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.log = slog.New(proxy.NewMessageHandler(opts.Stderr, opts.Debug))
 	}
 	d.bus = bus.New(bus.Options{Instance: opts.Instance, Logger: d.log})
-	eng, err := d.build(cfg)
+	eng, lua, err := d.build(cfg)
 	if err != nil {
 		d.bus.Close()
 		return nil, err
 	}
-	d.eng = eng
+	d.eng, d.lua = eng, lua
 	return d, nil
 }
 
-// build creates an engine for cfg, inheriting listening sockets.
-func (d *Daemon) build(cfg *config.Config) (*proxy.Engine, error) {
-	for _, w := range cfg.Warnings {
-		d.log.Warn(fmt.Sprintf("config : parsing [%s] : %s", w.Pos, w.Msg))
+// build creates the Lua host and the engine for cfg (nothing runs yet).
+func (d *Daemon) build(cfg *config.Config) (*proxy.Engine, luaRuntime, error) {
+	lua, ext, err := d.newLua(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
-	return proxy.New(cfg, proxy.Options{
-		Logger:    d.log,
-		Stdout:    d.opts.Stdout,
-		Stderr:    d.opts.Stderr,
-		Publisher: d.bus,
+	eng, err := proxy.New(cfg, proxy.Options{
+		Logger:     d.log,
+		Stdout:     d.opts.Stdout,
+		Stderr:     d.opts.Stderr,
+		Publisher:  d.bus,
+		Extensions: ext,
 	})
+	if err != nil {
+		if lua != nil {
+			lua.Close()
+		}
+		return nil, nil, err
+	}
+	if lua != nil {
+		lua.SetEngine(eng)
+	}
+	return eng, lua, nil
 }
 
 // Start binds the listeners and starts every component.
@@ -96,6 +109,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	if err := d.eng.Start(); err != nil {
 		return fmt.Errorf("starting proxies: %w", err)
+	}
+	if d.lua != nil {
+		if err := d.lua.Start(ctx); err != nil {
+			_ = d.eng.Stop(ctx)
+			return fmt.Errorf("starting Lua: %w", err)
+		}
 	}
 	d.started = true
 	return nil
@@ -110,21 +129,32 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	if !d.started || d.stopped {
 		return errors.New("daemon not running")
 	}
-	old := d.eng
-	eng, err := d.build(cfg)
+	old, oldLua := d.eng, d.lua
+	eng, lua, err := d.build(cfg)
 	if err != nil {
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}
 	sockets := old.DetachListeners()
 	if err := eng.StartInherit(sockets); err != nil {
 		old.ResumeAccept()
+		if lua != nil {
+			lua.Close()
+		}
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}
-	d.eng, d.cfg = eng, cfg
+	if lua != nil {
+		if err := lua.Start(ctx); err != nil {
+			d.log.Error("Lua: " + err.Error())
+		}
+	}
+	d.eng, d.lua, d.cfg = eng, lua, cfg
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), hardStopAfter(cfg))
 		defer cancel()
 		_ = old.Stop(sctx)
+		if oldLua != nil {
+			oldLua.Close()
+		}
 	}()
 	d.log.Info("Reloaded configuration.")
 	return nil
@@ -139,9 +169,12 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.stopped = true
-	eng := d.eng
+	eng, lua := d.eng, d.lua
 	d.mu.Unlock()
 	err := eng.Stop(ctx)
+	if lua != nil {
+		lua.Close()
+	}
 	d.bus.Close()
 	return err
 }

@@ -304,7 +304,13 @@ func (t *Txn) runService() {
 	if ext := t.s.e.rules.ext; ext != nil {
 		if sd, ok := ext.Services[name]; ok {
 			t.service = "<" + name + ">"
+			t.fe.Counters.Intercepted.Add(1)
 			sd.Run(t)
+			if t.IsHTTP() {
+				t.HTTPApplet().finish()
+			} else {
+				t.tEnd = time.Now()
+			}
 			return
 		}
 	}

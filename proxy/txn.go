@@ -122,7 +122,8 @@ type Txn struct {
 	slotHeld      bool
 	srvConnsAtLog int
 
-	rules txnRules
+	rules  txnRules
+	applet *HTTPApplet
 }
 
 var txnPool = sync.Pool{New: func() any { return &Txn{} }}
@@ -148,6 +149,7 @@ func getTxn(s *session) *Txn {
 	t.logLevel = levelInfo
 	t.noLog, t.closeCli, t.badReq, t.slotHeld = false, false, false, false
 	t.rules.reset()
+	t.applet = nil
 	return t
 }
 
