@@ -155,7 +155,7 @@ func wantResult(t testing.TB, r Result, st Status, code int, info string) {
 // zero backlog that never accepts, its queue already filled.
 func blackhole(t testing.TB) string {
 	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

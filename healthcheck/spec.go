@@ -290,6 +290,11 @@ func (s *Spec) runConnect(ctx context.Context, addr string, start time.Time) Res
 		return Result{Status: StatusSockErr, Info: errNoPort.Error(), Duration: time.Since(start)}
 	}
 	connDL, afterConnect := checkDeadlines(start, s.Inter, s.ConnectTimeout, s.CheckTimeout)
+	if !s.SSL && s.SendProxy == 0 {
+		if st, info, ok := fastConnect(ctx, addr, connDL); ok {
+			return Result{Status: st, Info: info, Duration: time.Since(start)}
+		}
+	}
 	c, err := dial(ctx, addr, connDL)
 	if err != nil {
 		st, info := connectStatus(err)
