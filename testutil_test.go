@@ -167,3 +167,7 @@ func (c *rawConn) expectClosed() {
 		c.t.Fatalf("connection still open, read %q", b)
 	}
 }
+
+func configParse(text string) (*config.Config, error) {
+	return config.Parse("test.cfg", []byte(text), config.Options{})
+}
