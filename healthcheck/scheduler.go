@@ -57,6 +57,8 @@ func (r Report) LogLine(backend, server string, backup, drain bool) string {
 
 // Config is one Checker's configuration.
 type Config struct {
+	// Name identifies the check in internal error logs ("be/srv").
+	Name string
 	// Kind is KindHealth or KindAgent.
 	Kind Kind
 	// Probe runs one check: a *Spec or an *AgentSpec.
@@ -86,10 +88,13 @@ type SchedulerOptions struct {
 }
 
 // Scheduler runs the Checkers of one daemon instance. Each Checker owns a
-// runtime timer; a probe runs on its own goroutine when the timer fires, so
+// runtime timer; a probe runs on its own goroutine when the timer fires, and
+// the next timer is armed only once that probe and its report are done, so
 // there is at most one probe in flight per Checker and no goroutine sleeps
-// between checks. Timer deadlines are rounded up to the millisecond so that
-// checks due together are woken together.
+// between checks (10,000 Checkers idle cost 0 goroutines). Timer deadlines
+// are rounded up to the millisecond so that checks due together are woken
+// together. Lock order: Scheduler.mu, then Checker.reportMu, then
+// Checker.mu; Checker methods never take Scheduler.mu while holding their own.
 type Scheduler struct {
 	opts SchedulerOptions
 
@@ -460,7 +465,7 @@ func (c *Checker) fire() {
 func (c *Checker) probe(ctx context.Context, up bool) (res Result, reply *AgentReply, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.logf("healthcheck: probe panic: %v\n%s", p, debug.Stack())
+			c.s.logf("healthcheck: %s check of %s: probe panic: %v\n%s", c.cfg.Kind, c.cfg.Name, p, debug.Stack())
 			res, reply, ok = Result{Status: StatusSockErr, Info: fmt.Sprint("internal error: ", p), Duration: -1}, nil, true
 		}
 	}()
@@ -473,7 +478,7 @@ func (c *Checker) probe(ctx context.Context, up bool) (res Result, reply *AgentR
 func (c *Checker) report(r Report) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.s.logf("healthcheck: ReportCheck panic: %v\n%s", p, debug.Stack())
+			c.s.logf("healthcheck: %s check of %s: ReportCheck panic: %v\n%s", c.cfg.Kind, c.cfg.Name, p, debug.Stack())
 		}
 	}()
 	c.t.ReportCheck(r)
