@@ -403,3 +403,22 @@ func TestConfigErrorsNameFileLine(t *testing.T) {
 		}
 	}
 }
+
+// TestPredefinedACLs compiles and evaluates every predefined ACL.
+func TestPredefinedACLs(t *testing.T) {
+	cfg := httpDefaults + "\nfrontend fe\n    bind 127.0.0.1:0\n    http-request set-var(txn.l) str(:)\n"
+	names := []string{"TRUE", "FALSE", "LOCALHOST", "HTTP", "HTTP_1.0", "HTTP_1.1", "HTTP_2.0", "HTTP_3.0",
+		"HTTP_CONTENT", "HTTP_URL_ABS", "HTTP_URL_SLASH", "HTTP_URL_STAR", "METH_CONNECT", "METH_DELETE",
+		"METH_GET", "METH_HEAD", "METH_OPTIONS", "METH_POST", "METH_PUT", "METH_TRACE", "RDP_COOKIE", "REQ_CONTENT", "WAIT_END"}
+	for _, n := range names {
+		cfg += "    http-request set-var-fmt(txn.l) \"%[var(txn.l)] " + n + "\" if " + n + "\n"
+	}
+	cfg += "    http-request return status 200 lf-string %[var(txn.l)]\n"
+	d := startDaemon(t, cfg)
+	c := dialRaw(t, d.addr("fe"))
+	c.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab")
+	_, got := c.response("POST")
+	if got != ": TRUE LOCALHOST HTTP HTTP_1.1 HTTP_CONTENT HTTP_URL_SLASH METH_POST REQ_CONTENT WAIT_END" {
+		t.Fatalf("matching predefined ACLs: %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,61 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 // BenchmarkProxyKeepAliveLogged is the same with an httplog line per request.
 func BenchmarkProxyKeepAliveLogged(b *testing.B) {
 	addr := benchEngine(b, true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	benchClient(b, addr)
+}
+
+// rulesConfig is a frontend with ten typical rules: ACLs, header rewrites,
+// variables and use_backend by path.
+const rulesConfig = `
+global
+    tune.bufsize 16384
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:0
+    acl is_api path_beg /api /v2
+    acl is_static path_end .css .js .png
+    acl from_local src 127.0.0.0/8
+    http-request deny if { hdr(user-agent) -m sub -i evilbot }
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Client %[src]
+    http-request add-header X-Request-Start t=%[date()]
+    http-request del-header X-Internal
+    http-request set-var(txn.path) path
+    http-request set-header X-Via moonbus if from_local
+    use_backend be_api if is_api
+    use_backend be_static if is_static
+    default_backend be
+backend be_api
+    server s1 @BACKEND@
+backend be_static
+    server s1 @BACKEND@
+backend be
+    server s1 @BACKEND@
+`
+
+// BenchmarkProxyRules measures a proxied request through ten typical rules;
+// steady state must allocate nothing.
+func BenchmarkProxyRules(b *testing.B) {
+	backend := rawBackend(b)
+	cfg, err := config.Parse("bench.cfg", []byte(strings.ReplaceAll(rulesConfig, "@BACKEND@", backend)), config.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(cfg, Options{Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Stop(ctxTimeout(2 * time.Second)) })
+	addr := e.ListenerAddr("fe", 0).String()
 	b.ReportAllocs()
 	b.ResetTimer()
 	benchClient(b, addr)

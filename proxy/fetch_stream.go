@@ -26,11 +26,11 @@ func txnFetch(f fetchFn) sample.FetchFunc {
 }
 
 var (
-	argStr   = []sample.ArgKind{sample.ArgStr}
-	argStrI  = []sample.ArgKind{sample.ArgStr, sample.ArgInt}
-	argInt   = []sample.ArgKind{sample.ArgInt}
-	argNone  []sample.ArgKind
-	argStr3  = []sample.ArgKind{sample.ArgStr, sample.ArgStr, sample.ArgStr}
+	argStr  = []sample.ArgKind{sample.ArgStr}
+	argStrI = []sample.ArgKind{sample.ArgStr, sample.ArgInt}
+	argInt  = []sample.ArgKind{sample.ArgInt}
+	argNone []sample.ArgKind
+	argStr3 = []sample.ArgKind{sample.ArgStr, sample.ArgStr, sample.ArgStr}
 )
 
 func reg(r *sample.Registry, name string, args []sample.ArgKind, min int, out sample.Type, use sample.Where, f fetchFn) {
@@ -468,6 +468,41 @@ func registerHTTPFetches(r *sample.Registry, req, res sample.Where) {
 	cntFetch("res.hdr_cnt", res, 2, false)
 	cntFetch("req.fhdr_cnt", req, 1, true)
 	cntFetch("res.fhdr_cnt", res, 2, true)
+	reg(r, "req.proto_http", argNone, 0, sample.Bool, req, func(t *Txn, _ []sample.Arg, o *sample.Sample) bool {
+		o.SetBool(t.IsHTTP())
+		return true
+	})
+	valFetch := func(name string, use sample.Where, which int) {
+		reg(r, name, argStrI, 0, sample.SInt, use, func(t *Txn, a []sample.Arg, o *sample.Sample) bool {
+			m := t.msgFor(which)
+			if m == nil {
+				return false
+			}
+			if !hdrValue(m, a, false, o) {
+				return false
+			}
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(o.Str)), 10, 64)
+			if err != nil {
+				return false
+			}
+			it := o.Iter
+			o.Reset()
+			o.Iter = it
+			o.SetInt(n)
+			return true
+		})
+	}
+	valFetch("hdr_val", both, 0)
+	valFetch("req.hdr_val", req, 1)
+	valFetch("res.hdr_val", res, 2)
+	reg(r, "req.rdp_cookie_cnt", argStr, 0, sample.SInt, req, func(t *Txn, _ []sample.Arg, o *sample.Sample) bool {
+		o.SetInt(0)
+		return true
+	})
+	reg(r, "wait_end", argNone, 0, sample.Bool, sample.UseAnywhere, func(t *Txn, _ []sample.Arg, o *sample.Sample) bool {
+		o.SetBool(true)
+		return true
+	})
 	cook := func(t *Txn, a []sample.Arg, o *sample.Sample) bool {
 		if !t.IsHTTP() {
 			return false
@@ -747,4 +782,3 @@ func (m *Msg) SetQuery(q []byte) {
 	m.SetURI(out)
 }
 
-var _ = strconv.Itoa
