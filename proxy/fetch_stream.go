@@ -781,4 +781,3 @@ func (m *Msg) SetQuery(q []byte) {
 	}
 	m.SetURI(out)
 }
-
