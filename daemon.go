@@ -45,6 +45,7 @@ type Daemon struct {
 	cfg     *config.Config
 	eng     *proxy.Engine
 	lua     luaRuntime
+	alerts  *alerts
 	bus     *bus.Bus
 	started bool
 	stopped bool
@@ -71,7 +72,15 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.bus.Close()
 		return nil, err
 	}
-	d.eng, d.lua = eng, lua
+	al, err := d.newAlerts(cfg)
+	if err != nil {
+		if lua != nil {
+			lua.Close()
+		}
+		d.bus.Close()
+		return nil, err
+	}
+	d.eng, d.lua, d.alerts = eng, lua, al
 	return d, nil
 }
 
@@ -110,6 +119,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.eng.Start(); err != nil {
 		return fmt.Errorf("starting proxies: %w", err)
 	}
+	if err := d.alerts.start(ctx, d.bus, d.lua != nil && d.lua.MailTakeover()); err != nil {
+		_ = d.eng.Stop(ctx)
+		return fmt.Errorf("starting alerts: %w", err)
+	}
 	if d.lua != nil {
 		if err := d.lua.Start(ctx); err != nil {
 			_ = d.eng.Stop(ctx)
@@ -129,9 +142,16 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 	if !d.started || d.stopped {
 		return errors.New("daemon not running")
 	}
-	old, oldLua := d.eng, d.lua
+	old, oldLua, oldAlerts := d.eng, d.lua, d.alerts
 	eng, lua, err := d.build(cfg)
 	if err != nil {
+		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
+	}
+	al, err := d.newAlerts(cfg)
+	if err != nil {
+		if lua != nil {
+			lua.Close()
+		}
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}
 	sockets := old.DetachListeners()
@@ -142,16 +162,21 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		}
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}
+	oldAlerts.unsubscribe()
+	if err := al.start(ctx, d.bus, lua != nil && lua.MailTakeover()); err != nil {
+		d.log.Error("alerts: " + err.Error())
+	}
 	if lua != nil {
 		if err := lua.Start(ctx); err != nil {
 			d.log.Error("Lua: " + err.Error())
 		}
 	}
-	d.eng, d.lua, d.cfg = eng, lua, cfg
+	d.eng, d.lua, d.alerts, d.cfg = eng, lua, al, cfg
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), hardStopAfter(cfg))
 		defer cancel()
 		_ = old.Stop(sctx)
+		_ = oldAlerts.stop(sctx)
 		if oldLua != nil {
 			oldLua.Close()
 		}
@@ -169,11 +194,14 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.stopped = true
-	eng, lua := d.eng, d.lua
+	eng, lua, al := d.eng, d.lua, d.alerts
 	d.mu.Unlock()
 	err := eng.Stop(ctx)
 	if lua != nil {
 		lua.Close()
+	}
+	if al != nil {
+		_ = al.stop(ctx)
 	}
 	d.bus.Close()
 	return err
