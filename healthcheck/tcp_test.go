@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,4 +134,37 @@ func TestConnectCheckCancel(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("probe did not stop on cancel")
 	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+func TestConnectCheckNoFDLeak(t *testing.T) {
+	ctx := ctxT(t)
+	ok, refused, hole := listen(t, nil), closedPort(t), blackhole(t)
+	spec := &Spec{Inter: 20 * time.Millisecond}
+	before := openFDs(t)
+	for i := 0; i < 200; i++ {
+		spec.Run(ctx, ok)
+		spec.Run(ctx, refused)
+		if i%20 == 0 {
+			spec.Run(ctx, hole)
+		}
+	}
+	waitFor(t, 10*time.Second, "descriptors to settle", func() bool { return openFDs(t) <= before+2 })
+}
+
+func TestConnectCheckIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback")
+	}
+	addr := serve(t, ln, nil)
+	r := (&Spec{Inter: time.Second}).Run(ctxT(t), addr)
+	wantResult(t, r, StatusL4OK, 0, "")
 }
