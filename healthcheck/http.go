@@ -182,7 +182,13 @@ func parseHTTPChkOption(args []string) (httpRequest, error) {
 			}
 		}
 		if len(args) == 4 {
+			if strings.ContainsAny(args[3], " \r\n") {
+				return req, ruleErr(-1, "'option httpchk' : invalid host '%s'", args[3])
+			}
 			req.hdrs = append(req.hdrs, [2]string{"Host", args[3]})
+		}
+		if strings.ContainsAny(req.meth+req.uri+req.ver, " \t\r\n") {
+			return req, ruleErr(-1, "'option httpchk' : invalid request line '%s %s %s'", req.meth, req.uri, req.ver)
 		}
 	default:
 		return req, ruleErr(-1, "'option httpchk' : too many arguments (expects [<method>] [<uri>] [<version>] [<host>])")
@@ -197,39 +203,53 @@ func parseHTTPSend(line int, w []string) (*httpRequest, string, error) {
 	req := &httpRequest{}
 	comment := ""
 	for i := 0; i < len(w); i++ {
-		if i+1 >= len(w) {
-			return nil, "", ruleErr(line, "'http-check send' : '%s' expects an argument", w[i])
+		kw := w[i]
+		switch kw {
+		case "meth", "uri", "ver", "body", "comment", "hdr":
+		case "uri-lf", "body-lf":
+			return nil, "", ruleErr(line, "'http-check send' : '%s' is not supported by Moonbus", kw)
+		default:
+			return nil, "", ruleErr(line, "'http-check send' : unknown keyword '%s' (expects 'meth', 'uri', 'ver', 'hdr', 'body' or 'comment')", kw)
 		}
-		switch w[i] {
-		case "meth":
-			req.meth = w[i+1]
-		case "uri":
-			req.uri = w[i+1]
-		case "ver":
-			req.ver = w[i+1]
+		if i+1 >= len(w) {
+			return nil, "", ruleErr(line, "'http-check send' : '%s' expects an argument", kw)
+		}
+		v := w[i+1]
+		i++
+		switch kw {
+		case "meth", "uri", "ver":
+			if v == "" || strings.ContainsAny(v, " \t\r\n") {
+				return nil, "", ruleErr(line, "'http-check send' : invalid %s '%s'", kw, v)
+			}
+			switch kw {
+			case "meth":
+				req.meth = v
+			case "uri":
+				req.uri = v
+			default:
+				req.ver = v
+			}
 		case "body":
-			req.body = w[i+1]
+			req.body = v
 		case "comment":
-			comment = w[i+1]
+			comment = v
 		case "hdr":
-			if i+2 >= len(w) {
+			if i+1 >= len(w) {
 				return nil, "", ruleErr(line, "'http-check send' : 'hdr' expects <name> and <value> as arguments")
 			}
-			name, val := w[i+1], w[i+2]
-			if name == "" || strings.ContainsAny(name, " :\r\n") {
-				return nil, "", ruleErr(line, "'http-check send' : invalid header name '%s'", name)
+			val := w[i+1]
+			i++
+			if v == "" || strings.ContainsAny(v, " :\t\r\n") {
+				return nil, "", ruleErr(line, "'http-check send' : invalid header name '%s'", v)
+			}
+			if strings.ContainsAny(val, "\r\n") {
+				return nil, "", ruleErr(line, "'http-check send' : invalid value for header '%s'", v)
 			}
 			if strings.Contains(val, "%[") {
 				return nil, "", ruleErr(line, "'http-check send' : log-format header values are not supported by Moonbus ('%s')", val)
 			}
-			req.hdrs = append(req.hdrs, [2]string{name, val})
-			i++
-		case "uri-lf", "body-lf":
-			return nil, "", ruleErr(line, "'http-check send' : '%s' is not supported by Moonbus", w[i])
-		default:
-			return nil, "", ruleErr(line, "'http-check send' : unknown keyword '%s' (expects 'meth', 'uri', 'ver', 'hdr', 'body' or 'comment')", w[i])
+			req.hdrs = append(req.hdrs, [2]string{v, val})
 		}
-		i++
 	}
 	return req, comment, nil
 }

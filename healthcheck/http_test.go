@@ -273,6 +273,7 @@ func TestParseHTTPCheckErrors(t *testing.T) {
 		{nil, []string{"send meth"}, 0, "'meth' expects an argument"},
 		{nil, []string{"send hdr X"}, 0, "'hdr' expects <name> and <value>"},
 		{nil, []string{"send foo bar"}, 0, "unknown keyword 'foo'"},
+		{nil, []string{"send uri /x foo"}, 0, "unknown keyword 'foo'"},
 		{nil, []string{"send uri-lf /%[src]"}, 0, "'uri-lf' is not supported"},
 		{nil, []string{"expect on-error %[res.hdr(x)] status 200"}, 0, "log-format strings in 'on-error' are not supported"},
 		{nil, []string{"send uri /", "connect port 80"}, 0, "first step MUST also be a 'connect'"},
@@ -289,6 +290,19 @@ func TestParseHTTPCheckErrors(t *testing.T) {
 				t.Fatalf("got line %d %q, want line %d containing %q", re.Line, re.Msg, tc.line, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseHTTPCheckInjection(t *testing.T) {
+	for _, w := range [][]string{
+		{"send", "uri", "/a b"},
+		{"send", "meth", "GET\r\nX: y"},
+		{"send", "hdr", "X-A", "v\r\nInjected: 1"},
+		{"send", "hdr", "Bad Name", "v"},
+	} {
+		if _, err := ParseHTTPCheck(nil, [][]string{w}); err == nil {
+			t.Errorf("%q accepted", w)
+		}
 	}
 }
 
