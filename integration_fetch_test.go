@@ -138,7 +138,7 @@ func TestConvertersThroughTheDaemon(t *testing.T) {
 		"str(hello),bytes(1,3)": "ell", "str(xxhixx),ltrim(x)": "hixx", "str(xxhixx),rtrim(x)": "xxhi",
 		"str(abc),crc32": "891568578", "str(abc),djb2": "193485963", "str(abc),sdbm": "807794786", "str(abc),wt6": "2483038440",
 		"str(abc),xxh3": "8696274497037089104", "str(abc),sha1,hex": "A9993E364706816ABA3E25717850C26C9CD0D89D",
-		"str(abc),sha2,hex": "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+		"str(abc),sha2,hex":     "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
 		"str(ss),strcmp(txn.s)": "0", "src,in_table(fe)": "1", "src,table_http_req_cnt(fe)": "1",
 	}
 	var b strings.Builder
