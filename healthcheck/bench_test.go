@@ -27,6 +27,7 @@ func TestHelperListeners(t *testing.T) {
 	if n == 0 {
 		t.Skip("helper process for the scheduler benchmarks")
 	}
+	httpMode := os.Getenv("HEALTHCHECK_LISTENERS_HTTP") != ""
 	out := bufio.NewWriter(os.Stdout)
 	var lns []net.Listener
 	for port := 12000; len(lns) < n && port < 32000; port++ {
@@ -42,7 +43,17 @@ func TestHelperListeners(t *testing.T) {
 				if err != nil {
 					return
 				}
-				c.Close()
+				if !httpMode {
+					c.Close()
+					continue
+				}
+				go func() {
+					defer c.Close()
+					buf := make([]byte, 512)
+					if _, err := c.Read(buf); err == nil {
+						c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+					}
+				}()
 			}
 		}()
 	}
@@ -54,9 +65,14 @@ func TestHelperListeners(t *testing.T) {
 }
 
 // childListeners starts the helper process and returns n addresses.
-func childListeners(b *testing.B, n int) []string {
+func childListeners(b *testing.B, n int) []string { return childListenersMode(b, n, false) }
+
+func childListenersMode(b *testing.B, n int, httpMode bool) []string {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperListeners$")
 	cmd.Env = append(os.Environ(), "HEALTHCHECK_LISTENERS="+strconv.Itoa(n))
+	if httpMode {
+		cmd.Env = append(cmd.Env, "HEALTHCHECK_LISTENERS_HTTP=1")
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -121,7 +137,8 @@ func heapInUse() uint64 {
 // use per wall second (% of one core), checks per second and the memory per
 // checked server. Run with: go test -run '^$' -bench Scheduler10k -benchtime 1x
 // ./healthcheck/ (HEALTHCHECK_BENCH_SERVERS and HEALTHCHECK_BENCH_SECONDS
-// change the size and the measured window).
+// change the size and the measured window; HEALTHCHECK_BENCH_HTTP=1 runs
+// "option httpchk" checks against HTTP listeners instead).
 func BenchmarkScheduler10k(b *testing.B) {
 	n := 10000
 	if v, _ := strconv.Atoi(os.Getenv("HEALTHCHECK_BENCH_SERVERS")); v > 0 {
@@ -131,7 +148,15 @@ func BenchmarkScheduler10k(b *testing.B) {
 	if v, _ := strconv.Atoi(os.Getenv("HEALTHCHECK_BENCH_SECONDS")); v > 0 {
 		window = time.Duration(v) * time.Second
 	}
-	addrs := childListeners(b, n)
+	httpMode := os.Getenv("HEALTHCHECK_BENCH_HTTP") != ""
+	addrs := childListenersMode(b, n, httpMode)
+	var rules *Rules
+	if httpMode {
+		var err error
+		if rules, err = ParseHTTPCheck([]string{"GET", "/health"}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var reports, fails atomic.Int64
 	s := NewScheduler(SchedulerOptions{})
 	defer s.Stop()
@@ -139,7 +164,7 @@ func BenchmarkScheduler10k(b *testing.B) {
 	heap0 := heapInUse()
 	for i := 0; i < n; i++ {
 		t := &countTarget{addr: addrs[i], reports: &reports, fails: &fails}
-		spec := &Spec{Inter: time.Second}
+		spec := &Spec{Rules: rules, Inter: time.Second}
 		if _, err := s.Add(t, Config{Probe: spec, Rise: 2, Fall: 3, Inter: time.Second}); err != nil {
 			b.Fatal(err)
 		}
