@@ -422,3 +422,30 @@ func TestPredefinedACLs(t *testing.T) {
 		t.Fatalf("matching predefined ACLs: %q", got)
 	}
 }
+
+func TestTCPResponseRules(t *testing.T) {
+	a := echoServer(t, "a")
+	d := startDaemon(t, `
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:0
+    default_backend be
+backend be
+    tcp-response inspect-delay 2s
+    tcp-response content reject if { res.len gt 100 }
+    tcp-response content accept
+    server a `+a+`
+`)
+	c := dialRaw(t, d.addr("fe"))
+	c.send("hello\n")
+	if l, err := c.br.ReadString('\n'); err != nil || l != "a:hello\n" {
+		t.Fatalf("%q %v", l, err)
+	}
+	c2 := dialRaw(t, d.addr("fe"))
+	c2.send(strings.Repeat("x", 200) + "\n")
+	c2.expectClosed()
+}

@@ -468,6 +468,10 @@ func registerHTTPFetches(r *sample.Registry, req, res sample.Where) {
 	cntFetch("res.hdr_cnt", res, 2, false)
 	cntFetch("req.fhdr_cnt", req, 1, true)
 	cntFetch("res.fhdr_cnt", res, 2, true)
+	reg(r, "res.len", argNone, 0, sample.SInt, res, func(t *Txn, _ []sample.Arg, o *sample.Sample) bool {
+		o.SetInt(int64(t.rules.resLen))
+		return true
+	})
 	reg(r, "req.proto_http", argNone, 0, sample.Bool, req, func(t *Txn, _ []sample.Arg, o *sample.Sample) bool {
 		o.SetBool(t.IsHTTP())
 		return true

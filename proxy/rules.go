@@ -120,6 +120,7 @@ type txnRules struct {
 	body    []byte // buffered request body (option http-buffer-request)
 	priv    any    // Lua txn:set_priv
 	tmp     sample.Sample
+	resLen  int // server data available to tcp-response rules
 }
 
 func (r *txnRules) reset() {
@@ -144,6 +145,7 @@ func (r *txnRules) reset() {
 	r.reply = r.reply[:0]
 	r.body = nil
 	r.priv = nil
+	r.resLen = 0
 }
 
 // sessionRules is the per-connection state of the rules engine.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"moonbus/proxy/sample"
 	"net"
 	"net/netip"
 	"strconv"
@@ -110,6 +111,12 @@ func (s *session) serveTCP() {
 		t.st.srv = srv
 		t.st.server.Store(sc)
 		srv.addStream(&t.st)
+		var sbr *bufio.Reader
+		var gate func() bool
+		if len(be.rules.tcpResponse) > 0 {
+			sbr = sc.br
+			gate = func() bool { return t.tcpResponse(be, sc).kind != verdictReject }
+		}
 		idle := s.fe.timeouts.Client
 		if be.timeouts.Server > idle {
 			idle = be.timeouts.Server
@@ -119,13 +126,15 @@ func (s *session) serveTCP() {
 		}
 		s.conn.setTimeouts(0, 0)
 		sc.tc.setTimeouts(0, 0)
-		res := runTunnel(s.conn.Conn, s.br, sc.tc.Conn, nil, idle, s.fe.timeouts.ClientFin, be.timeouts.ServerFin)
+		res := runTunnelGated(s.conn.Conn, s.br, sc.tc.Conn, sbr, idle, s.fe.timeouts.ClientFin, be.timeouts.ServerFin, gate)
 		srv.removeStream(&t.st)
 		srv.Counters.endSession()
 		srv.release()
 		t.bytesIn, t.bytesOut = res.up, res.down
 		t.tEnd = time.Now()
 		switch code := t.st.killed.Load(); {
+		case errors.Is(res.err, errGateRejected):
+			t.setTerm('P', 'D')
 		case code != 0:
 			t.setTerm(byte(code), 'D')
 		case res.timeout:
@@ -135,6 +144,19 @@ func (s *session) serveTCP() {
 		}
 		return
 	}
+}
+
+// tcpResponse runs tcp-response content rules on the first server data,
+// waiting up to tcp-response inspect-delay for it.
+func (t *Txn) tcpResponse(be *Proxy, sc *srvConn) verdict {
+	t.rules.dir = sample.DirResponse
+	if d := be.conf.TCPResponseInspectDelay; d > 0 {
+		_ = sc.tc.Conn.SetReadDeadline(time.Now().Add(d))
+		_, _ = sc.br.Peek(1)
+		_ = sc.tc.Conn.SetReadDeadline(time.Time{})
+	}
+	t.rules.resLen = sc.br.Buffered()
+	return be.rules.tcpResponse.eval(t)
 }
 
 // finishTCP accounts and logs a TCP session.

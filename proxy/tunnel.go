@@ -23,6 +23,13 @@ type tunnelResult struct {
 // and the half-closed timeouts. Plain TCP connections use io.Copy, which
 // splices on Linux; bytes already buffered in the readers go first.
 func runTunnel(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Reader, idle, cliFin, srvFin time.Duration) tunnelResult {
+	return runTunnelGated(cli, cbr, srv, sbr, idle, cliFin, srvFin, nil)
+}
+
+// runTunnelGated is runTunnel where gate, when set, runs in the
+// server-to-client direction before any byte is relayed (tcp-response
+// rules); returning false aborts the session.
+func runTunnelGated(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Reader, idle, cliFin, srvFin time.Duration, gate func() bool) tunnelResult {
 	var res tunnelResult
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
@@ -35,6 +42,13 @@ func runTunnel(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Reader,
 	}
 	dir := func(dst, src net.Conn, br *bufio.Reader, count *int64, fin time.Duration, fromClient bool) {
 		defer wg.Done()
+		if !fromClient && gate != nil && !gate() {
+			mu.Lock()
+			res.err = errGateRejected
+			mu.Unlock()
+			abort()
+			return
+		}
 		n, err := pipe(dst, src, br, idle, &last)
 		atomic.AddInt64(count, n)
 		mu.Lock()
@@ -69,7 +83,10 @@ func runTunnel(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Reader,
 	return res
 }
 
-var errTunnelIdle = errors.New("tunnel inactivity timeout")
+var (
+	errTunnelIdle   = errors.New("tunnel inactivity timeout")
+	errGateRejected = errors.New("rejected by tcp-response rules")
+)
 
 // pipe copies src to dst until EOF. With an idle timeout, the read deadline
 // is renewed while either direction moves bytes (last holds the time of the
