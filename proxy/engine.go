@@ -439,6 +439,9 @@ func (e *Engine) reapIdle(stop <-chan struct{}) {
 					s.pool.purge(5 * time.Second)
 				}
 			}
+			for _, tbl := range e.rules.tables {
+				tbl.Purge()
+			}
 		}
 	}
 }
