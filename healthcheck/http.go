@@ -72,7 +72,7 @@ func ParseHTTPCheck(optionArgs []string, lines [][]string) (*Rules, error) {
 				return nil, err
 			}
 			it.req = req
-			it.st = &step{kind: stepSend, httpSend: true, comment: comment}
+			it.st = &step{kind: stepSend, comment: comment}
 		case "expect":
 			st, err := parseExpect("http-check", i, w[1:], true)
 			if err != nil {
@@ -116,7 +116,7 @@ func ParseHTTPCheck(optionArgs []string, lines [][]string) (*Rules, error) {
 		case stepExpect:
 			if sends == 0 {
 				sends++
-				out = append(out, item{st: &step{kind: stepSend, httpSend: true}, req: &httpRequest{}})
+				out = append(out, item{st: &step{kind: stepSend}, req: &httpRequest{}})
 			}
 			out = append(out, it)
 			needExpect = false
@@ -129,7 +129,7 @@ func ParseHTTPCheck(optionArgs []string, lines [][]string) (*Rules, error) {
 		}
 	}
 	if sends == 0 {
-		out = append(out, item{st: &step{kind: stepSend, httpSend: true}, req: &httpRequest{}})
+		out = append(out, item{st: &step{kind: stepSend}, req: &httpRequest{}})
 		needExpect = true
 	}
 	if needExpect {

@@ -229,6 +229,8 @@ func TestSchedulerPauseResumeSetHealth(t *testing.T) {
 	if !c.Paused() || c.Health().Cur != 0 {
 		t.Fatal("pause")
 	}
+	// A probe already reporting when Pause was called may still land.
+	waitFor(t, 10*time.Second, "in-flight probe to finish", func() bool { return !c.Running() })
 	paused := rec.count()
 	base := ref.count()
 	waitFor(t, 10*time.Second, "reference checker to run 10 more checks", func() bool { return ref.count() >= base+10 })
@@ -245,6 +247,7 @@ func TestSchedulerPauseResumeSetHealth(t *testing.T) {
 	// "set server health down" then a pass: health 1, still DOWN.
 	c.Pause()
 	c.SetHealth(c.Health().Set(HealthDown).Cur)
+	waitFor(t, 10*time.Second, "in-flight probe to finish", func() bool { return !c.Running() })
 	n := rec.count()
 	c.Resume()
 	waitFor(t, 10*time.Second, "check after set health", func() bool { return rec.count() > n })

@@ -101,7 +101,6 @@ type step struct {
 	// send
 	data     []byte
 	httpHead bool // the HTTP request is a HEAD (no response body)
-	httpSend bool
 
 	// expect
 	match      matchKind
@@ -142,15 +141,12 @@ type runner struct {
 	tcp       *net.TCPConn
 	linger    bool
 	tls       bool
-	connected bool
 	dl        time.Time
 	bufp      *[]byte
 	n         int
 	eof       bool
 	code      int
 	cur       *step
-	resp      httpResp
-	respOK    bool
 	stopWatch func() bool
 }
 
@@ -302,7 +298,7 @@ func (r *runner) final(last *step) Result {
 
 func (r *runner) connect(st *step) (Result, bool) {
 	r.closeConn()
-	r.n, r.eof, r.respOK, r.tls, r.connected = 0, false, false, false, false
+	r.n, r.eof, r.tls = 0, false, false
 	addr := r.addr
 	if st.addr != "" || st.port > 0 {
 		host, port, _ := net.SplitHostPort(r.addr)
@@ -338,7 +334,7 @@ func (r *runner) connect(st *step) (Result, bool) {
 		s, info := connectStatus(err)
 		return r.result(s, errText(info, r.stepText())), false
 	}
-	r.tcp, r.conn, r.linger, r.connected = c, c, st.linger, true
+	r.tcp, r.conn, r.linger = c, c, st.linger
 	ctx := r.ctx
 	r.stopWatch = context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
 	if afterConnect > 0 {
@@ -396,7 +392,7 @@ func (r *runner) send(st *step) (Result, bool) {
 		return r.result(StatusSockErr, errText("not connected", r.stepText())), false
 	}
 	// A new request: what was read for the previous one is dropped.
-	r.n, r.eof, r.respOK = 0, false, false
+	r.n, r.eof = 0, false
 	_ = r.conn.SetWriteDeadline(r.dl)
 	if _, err := r.conn.Write(st.data); err != nil {
 		return r.ioError(err), false
