@@ -16,6 +16,7 @@ type RuleError struct {
 	Msg  string
 }
 
+// Error returns the message, without position.
 func (e *RuleError) Error() string { return e.Msg }
 
 func ruleErr(line int, format string, args ...any) *RuleError {
