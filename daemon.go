@@ -67,7 +67,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.log = slog.New(proxy.NewMessageHandler(opts.Stderr, opts.Debug))
 	}
 	d.bus = bus.New(bus.Options{Instance: opts.Instance, Logger: d.log})
-	eng, lua, err := d.build(cfg)
+	eng, lua, err := d.build(cfg, nil)
 	if err != nil {
 		d.bus.Close()
 		return nil, err
@@ -85,7 +85,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 }
 
 // build creates the Lua host and the engine for cfg (nothing runs yet).
-func (d *Daemon) build(cfg *config.Config) (*proxy.Engine, luaRuntime, error) {
+func (d *Daemon) build(cfg *config.Config, prev *proxy.Engine) (*proxy.Engine, luaRuntime, error) {
 	lua, ext, err := d.newLua(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -96,6 +96,7 @@ func (d *Daemon) build(cfg *config.Config) (*proxy.Engine, luaRuntime, error) {
 		Stderr:     d.opts.Stderr,
 		Publisher:  d.bus,
 		Extensions: ext,
+		Previous:   prev,
 	})
 	if err != nil {
 		if lua != nil {
@@ -143,7 +144,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		return errors.New("daemon not running")
 	}
 	old, oldLua, oldAlerts := d.eng, d.lua, d.alerts
-	eng, lua, err := d.build(cfg)
+	eng, lua, err := d.build(cfg, old)
 	if err != nil {
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}

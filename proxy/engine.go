@@ -15,6 +15,7 @@ import (
 
 	"moonbus/bus"
 	"moonbus/config"
+	"moonbus/healthcheck"
 )
 
 // Publisher receives the server events of the engine (the bus).
@@ -32,6 +33,10 @@ type Options struct {
 	Publisher Publisher
 	// Extensions add fetches, converters, actions and services (Lua).
 	Extensions *Extensions
+	// Previous is the engine being replaced by a reload: the runtime
+	// state of servers found in both (forced maintenance or drain, weight
+	// set at run time, check health) is carried over.
+	Previous *Engine
 }
 
 // Engine is one running proxy configuration.
@@ -67,7 +72,8 @@ type Engine struct {
 	CumReq         atomic.Int64
 	MaxConnReached atomic.Int64
 
-	rules engineRules
+	rules  engineRules
+	checks *healthcheck.Scheduler
 
 	hostOnce sync.Once
 	host     string
@@ -161,10 +167,69 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		e.closeLogs()
 		return nil, errs
 	}
+	if opts.Previous != nil {
+		e.inheritServerState(opts.Previous)
+	}
 	for _, p := range e.proxies {
 		p.initialStates()
 	}
+	if err := e.buildChecks(); err != nil {
+		e.closeLogs()
+		return nil, config.ErrorList{asConfigError(err)}
+	}
 	return e, nil
+}
+
+// inheritServerState copies the run-time state of servers that exist in the
+// previous engine (same backend and server names) before initial states are
+// computed: forced admin bits, a weight changed at run time, check health.
+func (e *Engine) inheritServerState(prev *Engine) {
+	for _, p := range e.proxies {
+		op := prev.byName[p.name]
+		if op == nil || !p.isBE || !op.isBE {
+			continue
+		}
+		for _, s := range p.Servers() {
+			o := op.Server(s.name)
+			if o == nil || o.dynamic {
+				continue
+			}
+			forced := o.Admin() & (bus.FMaint | bus.FDrain)
+			if o.conf.Disabled && !s.conf.Disabled {
+				forced &^= bus.FMaint // the config no longer disables it
+			}
+			if !o.conf.Disabled || s.conf.Disabled {
+				s.admin.Store(uint32(bus.AdminFlags(s.admin.Load()) | forced))
+			}
+			if o.iweight == s.iweight && o.UWeight() != int(o.iweight) {
+				s.uweight.Store(int32(o.UWeight()))
+				s.eweight.Store(int32(o.UWeight()))
+			}
+			o.mu.Lock()
+			if s.health.configured && o.health.configured && o.health.rise == s.health.rise && o.health.fall == s.health.fall {
+				s.health.health, s.health.enabled, s.health.stopping = o.health.health, o.health.enabled, o.health.stopping
+			}
+			if s.agent.configured && o.agent.configured {
+				s.agent.health, s.agent.enabled = o.agent.health, o.agent.enabled
+			}
+			s.inheritedHealth = true
+			o.mu.Unlock()
+			if cs := o.lastCheck.Load(); cs != nil {
+				s.lastCheck.Store(cs)
+			}
+			if cs := o.lastAgent.Load(); cs != nil {
+				s.lastAgent.Store(cs)
+			}
+		}
+	}
+}
+
+func asConfigError(err error) *config.Error {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &config.Error{Msg: err.Error()}
 }
 
 // init builds the proxy's own parts.
@@ -422,6 +487,9 @@ func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 	}
 	e.reaper = make(chan struct{})
 	go e.reapIdle(e.reaper)
+	if e.checks != nil {
+		e.checks.Start(e.ctx)
+	}
 	return nil
 }
 
@@ -550,6 +618,9 @@ func (e *Engine) untrack(c net.Conn) {
 // not closed. It returns ctx.Err() when it had to force connections closed.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopping.Store(true)
+	if e.checks != nil {
+		e.checks.Stop()
+	}
 	for _, p := range e.proxies {
 		for _, l := range p.listeners {
 			if l.ln != nil && !l.handedOver {

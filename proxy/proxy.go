@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"moonbus/config"
+	"moonbus/healthcheck"
 	"moonbus/proxy/sample"
 )
 
@@ -85,6 +86,8 @@ type Proxy struct {
 
 	// rules holds the compiled rule sets (rules engine).
 	rules proxyRules
+
+	checkRules *healthcheck.Rules
 }
 
 // Name returns the proxy name.

@@ -10,6 +10,7 @@ import (
 
 	"moonbus/bus"
 	"moonbus/config"
+	"moonbus/healthcheck"
 )
 
 // OpState is a server's operational state (HAProxy's enum srv_state).
@@ -100,6 +101,13 @@ type Server struct {
 
 	// referenced is set when a rule (use-server) names the server.
 	referenced bool
+
+	healthChk     *healthcheck.Checker
+	agentChk      *healthcheck.Checker
+	agentDisabled atomic.Bool
+	chkFail       atomic.Int64
+
+	inheritedHealth bool // health values come from the previous engine (reload)
 }
 
 // checkState is the part of a health or agent check the state machine needs.

@@ -90,6 +90,7 @@ func (s *Server) update(c change) {
 	s.mu.Lock()
 	oldOp := s.Op()
 	oldAdmin := s.Admin()
+	oldChk := s.checkSnapshotNow()
 	if c.mut != nil {
 		c.mut(s)
 	}
@@ -104,6 +105,9 @@ func (s *Server) update(c change) {
 	if newOp == oldOp && newAdmin == oldAdmin {
 		s.recalcWeight()
 		s.mu.Unlock()
+		if !c.initial {
+			s.syncCheckers(oldChk, c.check != nil)
+		}
 		s.px.rebuildLB()
 		s.px.drainQueue()
 		return
@@ -139,6 +143,7 @@ func (s *Server) update(c change) {
 	if c.initial {
 		return
 	}
+	s.syncCheckers(oldChk, c.check != nil)
 	if kill {
 		s.shutdownStreams('D')
 	}
@@ -425,11 +430,12 @@ func (s *Server) SetAdmin(set, clear bus.AdminFlags, cause string) {
 	s.update(change{admin: true, cause: cause, mut: func(s *Server) {
 		a := s.Admin()
 		a = (a &^ clear) | set
-		if set&bus.MaintMask != 0 {
+		wasMaint := s.Admin()&bus.MaintMask != 0
+		if set&bus.MaintMask != 0 && !wasMaint {
 			// Entering maintenance pauses checks and zeroes their health.
 			s.health.health = 0
 		}
-		if clear&bus.FMaint != 0 && a&bus.MaintMask == 0 && s.health.configured {
+		if wasMaint && a&bus.MaintMask == 0 && s.health.configured {
 			// Leaving maintenance: "start OK but check immediately".
 			s.health.health = s.health.rise
 		}
