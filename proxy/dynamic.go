@@ -63,6 +63,10 @@ func (p *Proxy) AddServer(name, addr string, params config.ServerParams) (*Serve
 			return nil, ErrServerExists
 		}
 		used[s.puid] = true
+		if s.puid >= p.nextPUID {
+			// Ids only grow, so (puid, rid 0) never names two servers.
+			p.nextPUID = s.puid + 1
+		}
 	}
 	id := params.ID
 	if id > 0 {
@@ -149,7 +153,7 @@ func (p *Proxy) referenced(s *Server) bool {
 	s.mu.Lock()
 	n := len(s.trackers)
 	s.mu.Unlock()
-	if n > 0 {
+	if n > 0 || s.referenced {
 		return true
 	}
 	if p.conf != nil {

@@ -25,8 +25,9 @@ frontend fe
     default_backend be
 backend be
     balance roundrobin
+    option httpchk
     server s1 %A%
-    server s2 %B% check weight 10
+    server s2 %B% check port %H% inter 1h weight 10
     server s3 %B% track s2
 backend be2
     balance static-rr
@@ -35,7 +36,7 @@ backend be2
 
 func baseHarness(t *testing.T, extra ...Command) *harness {
 	a, b := backend(t, nil), backend(t, nil)
-	cfg := strings.NewReplacer("%A%", a, "%B%", b).Replace(baseCfg)
+	cfg := strings.NewReplacer("%A%", a, "%B%", b, "%H%", blackhole(t)).Replace(baseCfg)
 	return startHarness(t, cfg, extra...)
 }
 

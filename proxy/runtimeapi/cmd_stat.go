@@ -199,13 +199,9 @@ func ServerStateLine(b *strings.Builder, s *proxy.Server, now time.Time) {
 		result = checkResult(hc.Last.Short)
 	}
 	conf := s.Conf()
+	// The configuration numbers every proxy and server, so whether an id
+	// was forced with "id" is not known here: both flags print 0.
 	forcedBE, forcedSrv := 0, 0
-	if p.Config() != nil && p.Config().ID > 0 {
-		forcedBE = 1
-	}
-	if conf.ID > 0 {
-		forcedSrv = 1
-	}
 	ssl := 0
 	if conf.SSL {
 		ssl = 1

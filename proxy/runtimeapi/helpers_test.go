@@ -323,3 +323,40 @@ func (i *interactive) readUntil(suffix string) string {
 
 // bindOf returns an admin stats socket line for addr.
 func bindOf(addr string) *config.Bind { return &config.Bind{Addrs: []string{addr}, Level: "admin"} }
+
+// blackhole returns the port of a TCP listener that accepts connections and
+// never answers: health checks against it never complete, so check state
+// only changes through the runtime API during a test.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
