@@ -500,7 +500,7 @@ func (s *Server) StatRow(now time.Time) *StatRow {
 	}
 	hc, ac := s.HealthInfo(), s.AgentInfo()
 	if hc.Enabled {
-		r.setI(stChkfail, 0)
+		r.setI(stChkfail, s.chkFail.Load())
 		r.setI(stChkdown, s.chkDown.Load())
 		r.setI(stDowntime, s.DowntimeSeconds(now))
 	}

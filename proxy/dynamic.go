@@ -94,6 +94,11 @@ func (p *Proxy) AddServer(name, addr string, params config.ServerParams) (*Serve
 		adm |= bus.CMaint
 	}
 	s.admin.Store(uint32(adm))
+	// Checks are configured but paused until "enable health"/"enable agent".
+	if err := s.attachChecks(); err != nil {
+		p.srvMu.Unlock()
+		return nil, fmt.Errorf("'server %s/%s' : %w", p.name, name, err)
+	}
 	now := time.Now()
 	s.lastChange.Store(now.Unix())
 	s.downSince = now.Unix()
@@ -207,6 +212,12 @@ func (p *Proxy) DelServer(s *Server) error {
 	p.servers.Store(&list)
 	p.srvMu.Unlock()
 
+	if s.healthChk != nil {
+		s.healthChk.Remove()
+	}
+	if s.agentChk != nil {
+		s.agentChk.Remove()
+	}
 	s.mu.Lock()
 	if s.rampTimer != nil {
 		s.rampTimer.Stop()

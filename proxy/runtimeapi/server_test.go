@@ -292,6 +292,7 @@ frontend fe
     default_backend be
 backend be
     balance roundrobin
+    option httpchk
     default-server weight 7
     server s1 %A% check
     server slow %S%
