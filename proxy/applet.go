@@ -361,8 +361,8 @@ func (t *Txn) TCPApplet() *TCPApplet { return &TCPApplet{t: t} }
 func (a *TCPApplet) Receive(n int, timeout time.Duration) ([]byte, error) {
 	s := a.t.s
 	if timeout > 0 {
-		_ = s.conn.Conn.SetReadDeadline(time.Now().Add(timeout))
-		defer s.conn.Conn.SetReadDeadline(time.Time{})
+		s.conn.setReadDeadline(time.Now().Add(timeout))
+		defer s.conn.setReadDeadline(time.Time{})
 	}
 	var out []byte
 	for n < 0 || len(out) < n {
@@ -391,9 +391,9 @@ func (a *TCPApplet) Receive(n int, timeout time.Duration) ([]byte, error) {
 func (a *TCPApplet) TryReceive() ([]byte, error) {
 	s := a.t.s
 	if s.br.Buffered() == 0 {
-		_ = s.conn.Conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+		s.conn.setReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := s.br.Peek(1)
-		_ = s.conn.Conn.SetReadDeadline(time.Time{})
+		s.conn.setReadDeadline(time.Time{})
 		if err != nil && !isTimeout(err) {
 			return []byte{}, err
 		}

@@ -131,11 +131,15 @@ func (s *session) readAndHandle(t *Txn) bool {
 	if s.nreq == 0 {
 		idle = e.clientTimeout(fe, true)
 	}
-	s.conn.setTimeouts(0, fe.timeouts.Client)
-	if idle > 0 {
-		_ = s.conn.Conn.SetReadDeadline(time.Now().Add(idle))
-	} else {
-		_ = s.conn.Conn.SetReadDeadline(time.Time{})
+	if wto := fe.timeouts.Client; s.conn.wto != wto {
+		s.conn.setTimeouts(s.conn.rto, wto)
+	}
+	if s.br.Buffered() == 0 {
+		if idle > 0 {
+			s.conn.setReadDeadlineCoarse(time.Now().Add(idle), idle/4)
+		} else {
+			s.conn.setReadDeadline(time.Time{})
+		}
 	}
 	s.idle.Store(true)
 	if e.stopping.Load() && s.br.Buffered() == 0 {
@@ -158,7 +162,11 @@ func (s *session) readAndHandle(t *Txn) bool {
 	}
 	t.tReq = time.Now()
 	if hr := e.clientTimeout(fe, false); hr > 0 {
-		_ = s.conn.Conn.SetReadDeadline(t.tReq.Add(hr))
+		// The headers must be complete within timeout http-request; no
+		// deadline is needed when they already are in the buffer.
+		if b, _ := s.br.Peek(s.br.Buffered()); headerEnd(b, 0) == 0 {
+			s.conn.setReadDeadline(t.tReq.Add(hr))
+		}
 	}
 	err = t.req.readHeaderBlock(s.br)
 	if err == nil {

@@ -16,35 +16,80 @@ import (
 // timedConn applies inactivity timeouts: every Read and Write pushes the
 // corresponding deadline forward, which is HAProxy's meaning of
 // "timeout client/server" (inactivity, not total time).
+//
+// Moving a deadline costs a runtime timer update, so it is only moved when
+// the one in place would expire within 3/4 of the timeout: an inactivity
+// timeout then fires between 3/4 and all of the configured time after the
+// last activity, never early and never more than the timeout late.
 type timedConn struct {
 	net.Conn
 	rto, wto time.Duration
+	rdl, wdl time.Time // deadlines in place (zero: none)
+	rabs     bool      // rdl is an absolute deadline Read must not move
 }
 
 func (c *timedConn) Read(b []byte) (int, error) {
-	if c.rto > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.rto))
+	if c.rto > 0 && !c.rabs {
+		now := time.Now()
+		if c.rdl.IsZero() || c.rdl.Sub(now) < c.rto*3/4 {
+			c.rdl = now.Add(c.rto)
+			_ = c.Conn.SetReadDeadline(c.rdl)
+		}
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *timedConn) Write(b []byte) (int, error) {
 	if c.wto > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.wto))
+		now := time.Now()
+		if c.wdl.IsZero() || c.wdl.Sub(now) < c.wto*3/4 {
+			c.wdl = now.Add(c.wto)
+			_ = c.Conn.SetWriteDeadline(c.wdl)
+		}
 	}
 	return c.Conn.Write(b)
 }
 
-// setTimeouts changes both inactivity timeouts (0 = none) and clears any
-// deadline left from the previous timeouts.
+// setTimeouts sets both inactivity timeouts (0 = none). A deadline in
+// place is kept while it is compatible with the new timeout (the next Read
+// or Write moves it), and cleared when the timeout is removed.
 func (c *timedConn) setTimeouts(r, w time.Duration) {
-	c.rto, c.wto = r, w
-	if r == 0 {
-		_ = c.Conn.SetReadDeadline(time.Time{})
+	if c.rabs || r != c.rto {
+		c.rto, c.rabs = r, false
+		if !c.rdl.IsZero() && (r == 0 || c.rdl.Sub(time.Now()) > r) {
+			c.rdl = time.Time{}
+			_ = c.Conn.SetReadDeadline(c.rdl)
+		}
 	}
-	if w == 0 {
-		_ = c.Conn.SetWriteDeadline(time.Time{})
+	if w != c.wto {
+		c.wto = w
+		if !c.wdl.IsZero() && (w == 0 || c.wdl.Sub(time.Now()) > w) {
+			c.wdl = time.Time{}
+			_ = c.Conn.SetWriteDeadline(c.wdl)
+		}
 	}
+}
+
+// setReadDeadline sets an absolute read deadline (timeout http-request,
+// keep-alive wait) that reads do not move; the zero time removes it.
+func (c *timedConn) setReadDeadline(t time.Time) {
+	c.rabs = !t.IsZero()
+	if t.Equal(c.rdl) {
+		return
+	}
+	c.rdl = t
+	_ = c.Conn.SetReadDeadline(t)
+}
+
+// setReadDeadlineCoarse is setReadDeadline when precision within slack does
+// not matter (a keep-alive wait): a deadline already in place between
+// t-slack and t is kept.
+func (c *timedConn) setReadDeadlineCoarse(t time.Time, slack time.Duration) {
+	if !c.rdl.IsZero() && !c.rdl.After(t) && t.Sub(c.rdl) <= slack {
+		c.rabs = true
+		return
+	}
+	c.setReadDeadline(t)
 }
 
 // srvConn is a connection to a server, reusable across requests.

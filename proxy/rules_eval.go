@@ -86,9 +86,9 @@ func (r *txnRules) tcpContent(t *Txn, p *Proxy) verdict {
 		return verdict{}
 	}
 	if d := p.conf.TCPRequestInspectDelay; d > 0 && t.s.br != nil {
-		_ = t.s.conn.Conn.SetReadDeadline(time.Now().Add(d))
+		t.s.conn.setReadDeadline(time.Now().Add(d))
 		_, _ = t.s.br.Peek(1)
-		_ = t.s.conn.Conn.SetReadDeadline(time.Time{})
+		t.s.conn.setReadDeadline(time.Time{})
 	}
 	v := rs.eval(t)
 	if v.kind == verdictAllow {

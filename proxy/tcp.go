@@ -151,9 +151,9 @@ func (s *session) serveTCP() {
 func (t *Txn) tcpResponse(be *Proxy, sc *srvConn) verdict {
 	t.rules.dir = sample.DirResponse
 	if d := be.conf.TCPResponseInspectDelay; d > 0 {
-		_ = sc.tc.Conn.SetReadDeadline(time.Now().Add(d))
+		sc.tc.setReadDeadline(time.Now().Add(d))
 		_, _ = sc.br.Peek(1)
-		_ = sc.tc.Conn.SetReadDeadline(time.Time{})
+		sc.tc.setReadDeadline(time.Time{})
 	}
 	t.rules.resLen = sc.br.Buffered()
 	return be.rules.tcpResponse.eval(t)

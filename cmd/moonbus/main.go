@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +96,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if f := os.Getenv("MOONBUS_CPUPROFILE"); f != "" {
+		// Developer aid: profile the whole run (see bench/README).
+		if stop, err := startCPUProfile(f); err == nil {
+			defer stop()
+		}
+	}
 	if err := d.Start(ctx); err != nil {
 		log.Error(err.Error())
 		return 1
@@ -184,4 +191,17 @@ func printVersion(w io.Writer, verbose bool) {
 	}
 	fmt.Fprintf(w, "Feature list : +HTTP/1.1 +TLS +TCP +LUA(gopher-lua 5.1 with 5.3 shims) +EVENTS +RUNTIME_API +MAILERS +WEBHOOKS +CRON -HTTP2 -QUIC\n")
 	fmt.Fprintf(w, "Built with Lua version : Lua 5.1 (gopher-lua)\n")
+}
+
+// startCPUProfile writes a CPU profile to file until the returned function runs.
+func startCPUProfile(file string) (func(), error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
