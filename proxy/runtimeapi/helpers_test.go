@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -360,3 +361,7 @@ func blackhole(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
 }
+
+func matches(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }

@@ -312,25 +312,23 @@ func TestServersState(t *testing.T) {
 	h.expect("show backend", "# name\nbe\nbe2\n\n")
 }
 
-// TestDrainKeepsHealth: entering drain from READY must not touch the health
+// TestDrainKeepsHealth: entering or leaving drain must not touch the health
 // counter (HAProxy clears FMAINT only when it is set).
 func TestDrainKeepsHealth(t *testing.T) {
-	t.Skip("awaiting fix: proxy/state.go SetAdmin resets health to rise whenever FMAINT is in the clear mask, even when the server was not in maintenance")
 	a := backend(t, nil)
 	h := startHarness(t, "backend be\n    option httpchk\n    server c1 "+a+" check port "+blackhole(t)+" inter 1h\n")
-	h.expectTCP("set server be/c1 health up", "\n")
-	h.expectTCP("set server be/c1 state drain", "\n")
-	if got := h.statRows("")["be/c1"]["status"]; got != "DRAIN" {
-		t.Fatalf("status %q, want DRAIN", got)
-	}
-	// A DOWN server entering drain stays DOWN (today it comes UP).
-	h.expectTCP("set server be/c1 health down", "\n")
-	h.expectTCP("set server be/c1 state drain", "\n")
-	if got := h.statRows("")["be/c1"]["status"]; got != "DOWN" {
-		t.Fatalf("status %q, want DOWN", got)
-	}
-	h.expectTCP("set server be/c1 state ready", "\n")
-	if got := h.statRows("")["be/c1"]["status"]; got != "UP" {
-		t.Fatalf("status %q, want UP", got)
+	for _, tc := range []struct{ cmd, want string }{
+		{"set server be/c1 health up", "UP"},
+		{"set server be/c1 state drain", "DRAIN"},
+		{"set server be/c1 state ready", "UP"},
+		{"set server be/c1 health down", "DOWN"},
+		// A DOWN server entering drain stays DOWN.
+		{"set server be/c1 state drain", "DOWN"},
+		{"enable server be/c1", "DOWN"},
+	} {
+		h.expectTCP(tc.cmd, "\n")
+		if got := h.statRows("")["be/c1"]["status"]; got != tc.want {
+			t.Fatalf("after %s: status %q, want %q", tc.cmd, got, tc.want)
+		}
 	}
 }
