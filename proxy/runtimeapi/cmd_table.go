@@ -271,3 +271,10 @@ func cmdSetVar(c *Call) error {
 	v.ProcVars().Set(id, &smp)
 	return nil
 }
+
+// Interface guards: the engine and its proxies provide what the variable
+// and table commands need.
+var (
+	_ ProcVarEngine = (*proxy.Engine)(nil)
+	_ TableOwner    = (*proxy.Proxy)(nil)
+)
