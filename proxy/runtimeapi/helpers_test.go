@@ -22,7 +22,7 @@ import (
 
 // harness is a running engine with its bus and runtime API.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	eng   *proxy.Engine
 	bus   *bus.Bus
 	api   *Server
@@ -35,7 +35,7 @@ type harness struct {
 // startHarness parses cfg (a configuration without the global section),
 // starts the engine, a bus and the runtime API with an admin TCP socket, an
 // admin unix socket, an operator and a user socket.
-func startHarness(t *testing.T, cfg string, extra ...Command) *harness {
+func startHarness(t testing.TB, cfg string, extra ...Command) *harness {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	text := "global\n" +
@@ -79,7 +79,7 @@ func startHarness(t *testing.T, cfg string, extra ...Command) *harness {
 
 // cli sends one line on a new connection of the given network and returns
 // everything the server wrote before closing.
-func cli(t *testing.T, network, addr, line string) string {
+func cli(t testing.TB, network, addr, line string) string {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
@@ -138,7 +138,7 @@ func (h *harness) expectTCP(line, want string) {
 // checkFraming verifies that every command reply ends with an empty line:
 // the output is a sequence of non-empty lines, each reply closed by one
 // empty line.
-func checkFraming(t *testing.T, line, out string) {
+func checkFraming(t testing.TB, line, out string) {
 	t.Helper()
 	if out == "" {
 		return
@@ -152,7 +152,7 @@ func checkFraming(t *testing.T, line, out string) {
 }
 
 // checkFor polls f until it returns nil or the deadline passes.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
+func checkFor(t testing.TB, total time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(total)
 	var err error
@@ -166,7 +166,7 @@ func checkFor(t *testing.T, total time.Duration, f func() error) {
 }
 
 // backend starts an HTTP server answering "ok" (or what handler says).
-func backend(t *testing.T, handler http.HandlerFunc) string {
+func backend(t testing.TB, handler http.HandlerFunc) string {
 	t.Helper()
 	if handler == nil {
 		handler = func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
@@ -258,7 +258,7 @@ func record(h *harness, types ...bus.Type) *recorder {
 }
 
 // wait returns the first n events once they arrived.
-func (r *recorder) wait(t *testing.T, n int) []*bus.Event {
+func (r *recorder) wait(t testing.TB, n int) []*bus.Event {
 	t.Helper()
 	var out []*bus.Event
 	checkFor(t, 5*time.Second, func() error {
@@ -284,12 +284,12 @@ func (r *recorder) take() []*bus.Event {
 
 // interactive is a prompt-mode client.
 type interactive struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	br *bufio.Reader
 }
 
-func dialInteractive(t *testing.T, network, addr string) *interactive {
+func dialInteractive(t testing.TB, network, addr string) *interactive {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
@@ -328,7 +328,7 @@ func bindOf(addr string) *config.Bind { return &config.Bind{Addrs: []string{addr
 // blackhole returns the port of a TCP listener that accepts connections and
 // never answers: health checks against it never complete, so check state
 // only changes through the runtime API during a test.
-func blackhole(t *testing.T) string {
+func blackhole(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
