@@ -25,6 +25,8 @@ var (
 // algorithm cannot take dynamic servers.
 type DynamicUnsupportedError struct{ Proxy *Proxy }
 
+// Error returns HAProxy's text: "Backend does not support dynamic servers :
+// <kind> '<name>' uses a non dynamic load balancing method."
 func (e *DynamicUnsupportedError) Error() string {
 	return fmt.Sprintf("Backend does not support dynamic servers : %s '%s' uses a non dynamic load balancing method.", e.Proxy.kindName(), e.Proxy.name)
 }
