@@ -39,6 +39,8 @@ type class struct {
 	// name (e.g. Regex.new).
 	global  string
 	statics map[string]Method
+	// consts are constant fields of the global table (Map._str...).
+	consts map[string]lua.LValue
 }
 
 // classes is filled once by init functions and read-only afterwards.
@@ -88,6 +90,9 @@ func (st *State) openClasses() {
 			g := L.NewTable()
 			for name, m := range c.statics {
 				g.RawSetString(name, st.wrap(m))
+			}
+			for name, v := range c.consts {
+				g.RawSetString(name, v)
 			}
 			L.SetGlobal(c.global, g)
 		}

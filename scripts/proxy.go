@@ -73,8 +73,8 @@ func (st *State) pushProxy(px ProxyObj) lua.LValue {
 }
 
 // proxyIndex serves the attributes: servers, listeners, and the legacy
-// name/uuid (with a one-time deprecation warning). stktable is the lead's
-// StickTable class hook (TODO: set it when that class exists).
+// name/uuid (with a one-time deprecation warning), and stktable (nil when
+// the proxy has no stick-table).
 func proxyIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
 	p, ok := ud.Value.(*proxyUD)
 	if !ok {
@@ -96,6 +96,8 @@ func proxyIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LVa
 			t.RawSetString(name, st.newObj(listenerClass, listenerUD{l}))
 		}
 		return t
+	case "stktable":
+		return st.pushStickTable(p.px.StickTable())
 	case "name":
 		st.rt.warnOnceKey("Proxy.name", "Lua: the Proxy 'name' attribute is deprecated, use Proxy:get_name() instead.")
 		return lua.LString(p.px.Name())

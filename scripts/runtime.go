@@ -14,6 +14,9 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
+
+	"moonbus/proxy"
+	"moonbus/proxy/sample"
 )
 
 // Load is one lua-load or lua-load-per-thread directive.
@@ -142,6 +145,13 @@ type Runtime struct {
 	conns        connSet
 	logMu        sync.Mutex
 	pid          int
+
+	// Request path (request.go): the engine given by SetEngine, the method
+	// names of txn.f / txn.c, and the per-transaction state picker.
+	engine    atomic.Pointer[proxy.Engine]
+	req       atomic.Pointer[reqEnv]
+	txnRR     atomic.Uint32
+	localMaps *sample.Maps
 }
 
 type pendingTask struct {
@@ -186,7 +196,7 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{opts: opts, host: opts.Host, reg: newRegistry(), pid: os.Getpid(), byG: map[*lua.Global]*State{}}
+	rt := &Runtime{opts: opts, host: opts.Host, reg: newRegistry(), pid: os.Getpid(), byG: map[*lua.Global]*State{}, localMaps: sample.NewMaps()}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 
 	protos := map[string]*lua.FunctionProto{}

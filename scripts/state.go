@@ -62,6 +62,7 @@ type State struct {
 	inits  []*lua.LFunction
 	mts    map[string]*lua.LTable
 	closed bool
+	req    stateReq // request-path caches (request.go)
 }
 
 // ID returns the state's number: 0 for the shared state, 1..N per thread.

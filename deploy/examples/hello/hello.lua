@@ -1,0 +1,1 @@
+core.Debug("Hello HAProxy!\n")
