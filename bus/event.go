@@ -101,7 +101,9 @@ const (
 	RMaint AdminFlags = 0x20
 	HMaint AdminFlags = 0x40 // FQDN_CHANGED in recent HAProxy
 
-	MaintMask AdminFlags = FMaint | IMaint | RMaint | CMaint
+	// MaintMask is HAProxy's SRV_ADMF_MAINT: CMAINT is not part of it (a
+	// "disabled" server also has FMAINT, which "enable server" clears).
+	MaintMask AdminFlags = FMaint | IMaint | RMaint
 	DrainMask AdminFlags = FDrain | IDrain
 )
 
@@ -246,7 +248,7 @@ func (f AdminFlags) String() string {
 			sb.WriteString(b.name)
 		}
 	}
-	if rest := f &^ (MaintMask | DrainMask | HMaint); rest != 0 {
+	if rest := f &^ (MaintMask | CMaint | DrainMask | HMaint); rest != 0 {
 		if sb.Len() > 0 {
 			sb.WriteByte('|')
 		}

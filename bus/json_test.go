@@ -149,7 +149,7 @@ func TestAdminFlags(t *testing.T) {
 		{0, false, false, "none", nil},
 		{FMaint, true, false, "FMAINT", []string{"MAINT", "FMAINT"}},
 		{IMaint | IDrain, true, true, "IMAINT|IDRAIN", []string{"MAINT", "IMAINT", "DRAIN", "IDRAIN"}},
-		{CMaint, true, false, "CMAINT", []string{"MAINT", "CMAINT"}},
+		{CMaint, false, false, "CMAINT", []string{"CMAINT"}}, // not part of HAProxy's MAINT mask
 		{RMaint | FDrain, true, true, "RMAINT|FDRAIN", []string{"MAINT", "RMAINT", "DRAIN", "FDRAIN"}},
 		{HMaint, false, false, "HMAINT", nil},
 		{FDrain | 0x80, false, true, "FDRAIN|0x80", []string{"DRAIN", "FDRAIN"}},

@@ -276,8 +276,7 @@ func (s *Server) attachChecks() error {
 // resumes at rise ("start OK but check immediately"); enable/disable
 // health|agent resume or pause; a forced health ("set server health") is
 // pushed to the checker.
-func (s *Server) syncCheckers(old checkSnapshot, fromCheck bool) {
-	now := s.checkSnapshotNow()
+func (s *Server) syncCheckers(old, now checkSnapshot, fromCheck bool) {
 	if ck := s.healthChk; ck != nil {
 		switch {
 		case !now.healthEnabled:

@@ -71,6 +71,9 @@ func (p *Proxy) rebuildLB() {
 	if !p.isBE {
 		return
 	}
+	// Serialized so that the last rebuild reads every state stored before it.
+	p.lbMu.Lock()
+	defer p.lbMu.Unlock()
 	old := p.lbView.Load()
 	v := &lbView{}
 	if old != nil {

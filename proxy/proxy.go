@@ -72,6 +72,7 @@ type Proxy struct {
 	nextPUID   int
 	lb         balancer
 	lbView     atomic.Pointer[lbView]
+	lbMu       sync.Mutex
 	queue      waitQueue
 	beConns    atomic.Int32
 	allBackups bool

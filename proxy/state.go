@@ -86,6 +86,11 @@ func (s *Server) inheritedAdmin() bus.AdminFlags {
 }
 
 // update applies a change. It must not be called with s.mu held.
+//
+// The new state, the load-balancing view, the log lines and the events are
+// all produced under s.mu, so two concurrent updates of one server publish
+// their events in the order their states were stored. Lock order: s.mu,
+// then the backend's lbMu, then the bus.
 func (s *Server) update(c change) {
 	s.mu.Lock()
 	oldOp := s.Op()
@@ -104,11 +109,14 @@ func (s *Server) update(c change) {
 	}
 	if newOp == oldOp && newAdmin == oldAdmin {
 		s.recalcWeight()
+		newChk := s.checkSnapshotNow()
+		s.px.rebuildLB()
 		s.mu.Unlock()
 		if !c.initial {
-			s.syncCheckers(oldChk, c.check != nil)
+			s.syncCheckers(oldChk, newChk, c.check != nil)
+			// A weight change can empty or refill the backend.
+			s.px.backendTransition(time.Now())
 		}
-		s.px.rebuildLB()
 		s.px.drainQueue()
 		return
 	}
@@ -137,13 +145,18 @@ func (s *Server) update(c change) {
 	}
 	kill := newOp == Stopped && oldOp != Stopped && s.conf.OnMarkedDown == "shutdown-sessions"
 	trackers := append([]*Server(nil), s.trackers...)
+	newChk := s.checkSnapshotNow()
+	s.px.rebuildLB()
+	if !c.initial {
+		s.logChange(oldOp, newOp, oldAdmin, newAdmin, c, requeued)
+		s.publish(oldOp, newOp, oldAdmin, newAdmin, c, requeued, now)
+	}
 	s.mu.Unlock()
 
-	s.px.rebuildLB()
 	if c.initial {
 		return
 	}
-	s.syncCheckers(oldChk, c.check != nil)
+	s.syncCheckers(oldChk, newChk, c.check != nil)
 	if kill {
 		s.shutdownStreams('D')
 	}
@@ -155,8 +168,6 @@ func (s *Server) update(c change) {
 		}
 	}
 	s.px.drainQueue()
-	s.logChange(oldOp, newOp, oldAdmin, newAdmin, c, requeued)
-	s.publish(oldOp, newOp, oldAdmin, newAdmin, c, requeued, now)
 	s.px.backendTransition(now)
 	for _, t := range trackers {
 		t.update(change{cause: c.cause, admin: c.admin, check: c.check})

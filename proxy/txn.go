@@ -40,14 +40,22 @@ type stream struct {
 	srv    *Server
 }
 
+// kill aborts the stream. It is called with the server's mu held, so the
+// transaction cannot detach (removeStream) and be recycled meanwhile; the
+// past deadline keeps a TLS close from blocking on its close_notify.
 func (st *stream) kill(code byte) {
 	if !st.killed.CompareAndSwap(0, uint32(code)) {
 		return
 	}
+	past := time.Unix(1, 0)
 	if c := st.server.Load(); c != nil {
+		_ = c.tc.Conn.SetDeadline(past)
 		c.close()
 	}
-	_ = st.client.Close()
+	if st.client != nil {
+		_ = st.client.SetDeadline(past)
+		_ = st.client.Close()
+	}
 }
 
 func (s *Server) addStream(st *stream) {
@@ -65,15 +73,11 @@ func (s *Server) removeStream(st *stream) {
 // shutdownStreams kills every stream using the server with a termination code.
 func (s *Server) shutdownStreams(code byte) int {
 	s.mu.Lock()
-	l := make([]*stream, 0, len(s.streams))
+	defer s.mu.Unlock()
 	for st := range s.streams {
-		l = append(l, st)
-	}
-	s.mu.Unlock()
-	for _, st := range l {
 		st.kill(code)
 	}
-	return len(l)
+	return len(s.streams)
 }
 
 // ShutdownSessions implements "shutdown sessions server b/s".
