@@ -18,6 +18,7 @@ import (
 	"moonbus/bus"
 	"moonbus/config"
 	"moonbus/proxy"
+	"moonbus/proxy/runtimeapi"
 )
 
 // Version is the Moonbus version.
@@ -46,6 +47,7 @@ type Daemon struct {
 	eng     *proxy.Engine
 	lua     luaRuntime
 	alerts  *alerts
+	cli     *runtimeapi.Server
 	bus     *bus.Bus
 	started bool
 	stopped bool
@@ -81,6 +83,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.eng, d.lua, d.alerts = eng, lua, al
+	d.cli = d.newCLI(cfg)
 	return d, nil
 }
 
@@ -123,6 +126,10 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.alerts.start(ctx, d.bus, d.lua != nil && d.lua.MailTakeover()); err != nil {
 		_ = d.eng.Stop(ctx)
 		return fmt.Errorf("starting alerts: %w", err)
+	}
+	if err := d.cli.Start(); err != nil {
+		_ = d.eng.Stop(ctx)
+		return fmt.Errorf("starting the runtime API: %w", err)
 	}
 	if d.lua != nil {
 		if err := d.lua.Start(ctx); err != nil {
@@ -172,7 +179,15 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 			d.log.Error("Lua: " + err.Error())
 		}
 	}
+	oldCfg := d.cfg
 	d.eng, d.lua, d.alerts, d.cfg = eng, lua, al, cfg
+	if !sameSockets(oldCfg.Global.StatsSockets, cfg.Global.StatsSockets) || lua != nil || oldLua != nil {
+		d.cli.Stop()
+		d.cli = d.newCLI(cfg)
+		if err := d.cli.Start(); err != nil {
+			d.log.Error("runtime API: " + err.Error())
+		}
+	}
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), hardStopAfter(cfg))
 		defer cancel()
@@ -195,8 +210,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.stopped = true
-	eng, lua, al := d.eng, d.lua, d.alerts
+	eng, lua, al, cli := d.eng, d.lua, d.alerts, d.cli
 	d.mu.Unlock()
+	cli.Stop()
 	err := eng.Stop(ctx)
 	if lua != nil {
 		lua.Close()

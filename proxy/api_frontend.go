@@ -117,8 +117,7 @@ func (p *Proxy) StopFrontend() error {
 // FrontendMaxconn returns the frontend's connection limit (0 = none).
 func (p *Proxy) FrontendMaxconn() int { return int(p.maxconn.Load()) }
 
-// SetFrontendMaxconn implements "set maxconn frontend". The limit is
-// enforced only on frontends that had a maxconn at start.
+// SetFrontendMaxconn implements "set maxconn frontend".
 func (p *Proxy) SetFrontendMaxconn(n int) {
 	p.maxconn.Store(int32(n))
 	if p.slots != nil {

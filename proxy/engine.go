@@ -128,6 +128,8 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 	}
 	if err := e.buildRegistry(opts.Extensions); err != nil {
 		fail(err)
+	} else if err := e.applyGlobalSetVars(); err != nil {
+		fail(err)
 	}
 	used := map[int]bool{}
 	for _, pc := range cfg.Proxies {
@@ -271,9 +273,8 @@ func (p *Proxy) init() error {
 
 	if p.isFE {
 		p.maxconn.Store(int32(c.Maxconn))
-		if c.Maxconn > 0 {
-			p.slots = newSemaphore(c.Maxconn)
-		}
+		// Always present (0 = unlimited) so "set maxconn frontend" works.
+		p.slots = newSemaphore(c.Maxconn)
 		if err := p.buildListeners(); err != nil {
 			return err
 		}
