@@ -141,10 +141,7 @@ func (p *Proxy) ListenerStats(i int) map[string]any {
 	}
 	l := p.listeners[i]
 	c := &l.Counters
-	status := "OPEN"
-	if p.disabled.Load() || p.stopped.Load() {
-		status = "STOP"
-	}
+	status := p.FrontendStatus()
 	return map[string]any{
 		"pxname": p.name, "svname": l.name,
 		"scur": c.Scur.Load(), "smax": c.Smax.Load(), "slim": int64(p.maxconn.Load()), "stot": c.Stot.Load(),

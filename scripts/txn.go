@@ -284,7 +284,11 @@ func txnDone(st *State, L *lua.LState) int {
 	x := checkTxn(L)
 	t := x.live(L)
 	if x.kind == CtxFetch || x.kind == CtxConverter {
-		return st.Done(L)
+		vals := make([]lua.LValue, 0, L.GetTop())
+		for i := 2; i <= L.GetTop(); i++ {
+			vals = append(vals, L.Get(i))
+		}
+		return st.Done(L, vals...)
 	}
 	res := proxy.ActAbort
 	if t.IsHTTP() {
