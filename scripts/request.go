@@ -134,15 +134,17 @@ func (rt *Runtime) Extensions() *proxy.Extensions {
 }
 
 // registerSamples adds the lua.<name> fetches and converters to an
-// instance's registry.
+// instance's registry. As in HAProxy they are declared as producing strings
+// (ACLs match them as strings unless -m says otherwise); the sample they
+// return at run time keeps its own type (integer, boolean or string).
 func (rt *Runtime) registerSamples(reg *sample.Registry) error {
 	for name, f := range rt.reg.Fetches {
-		if err := reg.RegisterFetch("lua."+name, sample.FetchDef{Args: luaSampleArgs, Out: sample.Any, Fn: rt.fetchFunc(name, f)}); err != nil {
+		if err := reg.RegisterFetch("lua."+name, sample.FetchDef{Args: luaSampleArgs, Out: sample.Str, Fn: rt.fetchFunc(name, f)}); err != nil {
 			return err
 		}
 	}
 	for name, f := range rt.reg.Converters {
-		if err := reg.RegisterConverter("lua."+name, sample.ConvDef{Args: luaSampleArgs, In: sample.Str, Out: sample.Any, Fn: rt.convFunc(name, f)}); err != nil {
+		if err := reg.RegisterConverter("lua."+name, sample.ConvDef{Args: luaSampleArgs, In: sample.Str, Out: sample.Str, Fn: rt.convFunc(name, f)}); err != nil {
 			return err
 		}
 	}
