@@ -296,3 +296,39 @@ func TestLuaSeedLogWork(t *testing.T) {
 		t.Fatalf("%d task lines before the 10s sleep ends", n)
 	}
 }
+
+func TestLuaQuickstart(t *testing.T) {
+	b, err := os.ReadFile("deploy/quickstart.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]string{}
+	text := loopbackPort.ReplaceAllStringFunc(string(b), func(m string) string {
+		old := m[len("127.0.0.1:"):]
+		if _, ok := ports[old]; !ok {
+			ports[old] = freePort(t)
+		}
+		return "127.0.0.1" + m[len("127.0.0.1"):len("127.0.0.1")+1] + ports[old]
+	})
+	d := startLuaDaemon(t, text, false)
+	fe := d.addr("www")
+	resp, body := get(t, fe, "/hello?name=you")
+	if resp.StatusCode != 200 || body != "Hello you, from Lua on Moonbus!\n" {
+		t.Fatalf("/hello: %d %q", resp.StatusCode, body)
+	}
+	servers := map[string]bool{}
+	for i := 1; i <= 4; i++ {
+		resp, body := get(t, fe, "/")
+		if resp.StatusCode != 200 || !strings.HasPrefix(body, "hello from app") {
+			t.Fatalf("/: %d %q", resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-Lua-Count") != fmt.Sprint(i) {
+			t.Fatalf("request %d: x-lua-count %q", i, resp.Header.Get("X-Lua-Count"))
+		}
+		servers[resp.Header.Get("X-Lua-Server")] = true
+	}
+	if !servers["app1"] || !servers["app2"] {
+		t.Fatalf("x-lua-server values %v", servers)
+	}
+	d.waitLog("www www/<lua.hello> ")
+}

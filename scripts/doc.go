@@ -6,16 +6,28 @@
 // Listener, act), the Lua 5.3 shims a 5.1 interpreter needs, the registry of
 // what scripts register (fetches, converters, actions, services, CLI commands,
 // filters), and the tasks and crons scripts start (core.register_task,
-// core.register_cron). It does not import the proxy: the daemon implements
-// Host, ProxyObj, ServerObj and ListenerObj (host.go).
+// core.register_cron). The API is written against the Host, ProxyObj,
+// ServerObj and ListenerObj interfaces (host.go); EngineHost implements
+// them over a live proxy.Engine, and the request-path classes (TXN,
+// Fetches, Converters, HTTP, Reply, Channel, AppletHTTP, AppletTCP, Map,
+// StickTable) work on the engine's transactions (request.go).
 //
 // # Life cycle
 //
-//	rt, err := scripts.New(opts)   // loads every file in body context
-//	reg := rt.Registry()           // resolve lua.<name> keywords in the config
-//	err = rt.Start(ctx)            // register_init functions, then tasks and crons
-//	rets, err := rt.Call(ctx, scripts.Invocation{...})   // per request
-//	rt.Close()                     // stops tasks and crons, closes the states
+//	host := scripts.NewEngineHost(cfg, version, releaseDate)
+//	opts.Host = host                 // (and opts.Logger = host for global loggers)
+//	rt, err := scripts.New(opts)     // loads every file in body context
+//	ext := rt.Extensions()           // lua.<name> fetches, converters, actions, services
+//	eng, err := proxy.New(cfg, proxy.Options{Extensions: ext})
+//	rt.SetEngine(eng)                // Lua now sees the live proxies
+//	err = rt.Start(ctx)              // register_init functions, then tasks and crons
+//	rt.RunCLI(ctx, rt.Registry().CLI[words], args, payload, w) // core.register_cli
+//	rt.Close()                       // stops tasks and crons, closes the states
+//
+// Every Lua call of one transaction runs in the same state (a per-thread
+// state is picked round-robin per transaction), so txn:get_priv sees what
+// txn:set_priv stored; TXN and applet objects are valid for the call that
+// received them only (pooled transactions are reused afterwards).
 //
 // # Execution model (DESIGN §4.4)
 //
@@ -116,10 +128,13 @@
 //
 // # Not implemented here
 //
-// TXN, HTTP, HTTPMessage, Channel, AppletHTTP/AppletTCP, Reply, Fetches and
-// Converters, Map, StickTable, Patref, CertCache, filters at run time
-// (register_filter only records), core.add_acl/del_acl/set_map/del_map,
-// core.get_patref, and the event framework (core.event_sub, Server:event_sub).
-// Lua 5.1 syntax limits remain: no "//", bitwise operators, goto, integer
-// subtype or "\x"/"\z"/"\u{}" string escapes.
+// HTTPMessage, Patref and core.get_patref, CertCache, filters at run time
+// (register_filter only records), and the event framework (core.event_sub,
+// Server:event_sub). Lua-defined fetches and converters are not methods of
+// txn.f / txn.c (calling one would re-enter the running state). Actions
+// registered for several rule sets may block even in http-after-response
+// (only actions registered for http-after-res alone are refused blocking
+// calls): the engine does not tell which rule set runs an action. Lua 5.1
+// syntax limits remain: no "//", bitwise operators, goto, integer subtype
+// or "\x"/"\z"/"\u{}" string escapes.
 package scripts

@@ -34,7 +34,7 @@ import (
 // that address.
 
 // startEngineRuntime builds the runtime and the engine for a test file.
-func startEngineRuntime(t *testing.T, luaFile, cfgText string) (*Runtime, *recLogger, *proxy.Engine) {
+func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool) (*Runtime, *recLogger, *proxy.Engine) {
 	t.Helper()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -61,11 +61,18 @@ func startEngineRuntime(t *testing.T, luaFile, cfgText string) (*Runtime, *recLo
 		t.Fatalf("config: %v", err)
 	}
 	host := NewEngineHost(cfg, "test", "2026/01/01")
-	rt, logger, _ := newTestRuntime(t, nil, func(o *Options) {
-		o.Host = host
-		o.Loads = []Load{{File: luaFile, Pos: "test.cfg:1"}}
-		o.BoolSampleConversion = "normal"
-	})
+	opts := DefaultOptions()
+	opts.Threads = 2
+	logger := &recLogger{}
+	opts.Logger, opts.Stderr, opts.Stdout = logger, &syncBuffer{}, &syncBuffer{}
+	opts.Host = host
+	opts.Loads = []Load{{File: luaFile, Pos: "test.cfg:1", PerThread: perThread}}
+	opts.BoolSampleConversion = "normal"
+	rt, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
 	eng, err := proxy.New(cfg, proxy.Options{Extensions: rt.Extensions(), Stdout: io.Discard, Stderr: io.Discard})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
@@ -81,6 +88,9 @@ func startEngineRuntime(t *testing.T, luaFile, cfgText string) (*Runtime, *recLo
 	})
 	if err := rt.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
+	}
+	if perThread {
+		return rt, logger, eng
 	}
 	_ = rt.Shared().Do(context.Background(), func(L *lua.LState) error {
 		addrs := L.NewTable()
@@ -110,7 +120,7 @@ func TestLuaEngineFiles(t *testing.T) {
 		}
 		ran++
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			rt, logger, _ := startEngineRuntime(t, file, string(cfgText))
+			rt, logger, _ := startEngineRuntime(t, file, string(cfgText), false)
 			runLuaTestFunctions(t, rt, &luaT{logger: logger}, file)
 		})
 	}

@@ -1,6 +1,7 @@
 package scripts
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,6 +210,11 @@ func (rt *Runtime) data(t *proxy.Txn) *txnData {
 	return d
 }
 
+// reqCtx is the context of request-path calls. It is never cancelled:
+// Close interrupts blocking calls through the runtime's own context, and a
+// context without Done keeps calls free of cancellation bookkeeping.
+var reqCtx = context.Background()
+
 // luaCall is the pooled state of one call from the request path, with its
 // Args and Results callbacks bound once so a call allocates no closure.
 type luaCall struct {
@@ -338,7 +344,7 @@ func (rt *Runtime) fetchFunc(name string, f *Func) sample.FetchFunc {
 		c := rt.getCall(t, CtxFetch)
 		defer c.release()
 		c.fargs, c.scratch = args, t
-		_, err := rt.Call(rt.ctx, Invocation{Kind: CtxFetch, Name: name, Func: f, Caller: rt.txnCaller(t), NRet: lua.MultRet,
+		_, err := rt.Call(reqCtx, Invocation{Kind: CtxFetch, Name: name, Func: f, Caller: rt.txnCaller(t), NRet: lua.MultRet,
 			Args: c.argsFn, Results: c.resFn, Logger: rt.txnLogger(t)})
 		if err != nil || !c.ok {
 			return false
@@ -367,7 +373,7 @@ func (rt *Runtime) convFunc(name string, f *Func) sample.ConvFunc {
 		if t != nil {
 			c.scratch = t
 		}
-		_, err := rt.Call(rt.ctx, Invocation{Kind: CtxConverter, Name: name, Func: f, Caller: caller, NRet: lua.MultRet,
+		_, err := rt.Call(reqCtx, Invocation{Kind: CtxConverter, Name: name, Func: f, Caller: caller, NRet: lua.MultRet,
 			Args: c.argsFn, Results: c.resFn, Logger: logger})
 		if err != nil || !c.ok {
 			return false
@@ -404,7 +410,7 @@ func (rt *Runtime) actionFunc(name string, a *Action) func(*proxy.Txn, []string)
 			var oc Outcome
 			c := rt.getCall(t, CtxAction)
 			c.words, c.fac = args, fac
-			_, err := rt.Call(rt.ctx, Invocation{Kind: CtxAction, Name: name, Func: a.Func, Caller: rt.txnCaller(t), NRet: lua.MultRet,
+			_, err := rt.Call(reqCtx, Invocation{Kind: CtxAction, Name: name, Func: a.Func, Caller: rt.txnCaller(t), NRet: lua.MultRet,
 				Args: c.argsFn, Results: c.resFn, Logger: rt.txnLogger(t), NoYield: noYield, Outcome: &oc})
 			code, hasRet := c.code, c.hasRet
 			var done *proxy.ActionResult
@@ -467,7 +473,7 @@ func (rt *Runtime) serviceFunc(name string, s *Service) func(*proxy.Txn) {
 				return st.newObj(appletTCPClass, ta)
 			}
 		}
-		_, err := rt.Call(rt.ctx, Invocation{Kind: CtxService, Name: name, Mode: s.Mode, Func: s.Func, Caller: rt.txnCaller(t), NRet: 0,
+		_, err := rt.Call(reqCtx, Invocation{Kind: CtxService, Name: name, Mode: s.Mode, Func: s.Func, Caller: rt.txnCaller(t), NRet: 0,
 			Args: c.argsFn, Logger: rt.txnLogger(t)})
 		if ha != nil {
 			ha.dead = true

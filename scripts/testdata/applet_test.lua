@@ -73,6 +73,10 @@ core.register_service("tcp_echo", "tcp", function(applet)
   r.src = applet.f:src()
   r.set = applet:set_var("txn.t", 1)
   r.get = applet:get_var("txn.t")
+  r.unset = applet:unset_var("txn.t")
+  r.priv0 = applet:get_priv()
+  applet:set_priv({n = 1})
+  r.priv1 = applet:get_priv().n
   seen.tcp = r
   applet:send("step1\n")
   local d2 = applet:receive(3)
@@ -131,7 +135,8 @@ function TestAppletTCP(t)
   if r.line ~= "hello\n" or r.data ~= "abc" then t:error("getline/receive", r.line, r.data) end
   if r.timed ~= nil then t:error("receive with a timeout and no data must give nil", r.timed) end
   if r.try ~= nil then t:error("try_receive with no data must give nil", r.try) end
-  if r.src ~= "127.0.0.1" or r.set ~= true or r.get ~= 1 then t:error("f / vars", r.src, r.set, r.get) end
+  if r.src ~= "127.0.0.1" or r.set ~= true or r.get ~= 1 or r.unset ~= true then t:error("f / vars", r.src, r.set, r.get) end
+  if r.priv0 ~= nil or r.priv1 ~= 1 then t:error("priv", r.priv0, r.priv1) end
   s:send("xyz")
   if s:receive("*l") ~= "got xyz" then t:error("receive(3)") end
   s:send("q")

@@ -31,6 +31,19 @@ core.register_action("chan_ops", {"tcp-req"}, function(txn)
   seen.ops = r
 end)
 
+-- The deprecated calls: dup() copies, get()/getline() also remove.
+core.register_action("chan_old", {"tcp-req"}, function(txn)
+  local req = txn.req
+  local r = {}
+  r.dup = req:dup()
+  r.getline = req:getline()
+  r.after_getline = req:dup()
+  r.get = req:get()
+  r.input = req:input()
+  r.append = req:append("new")
+  seen.old = r
+end)
+
 core.register_service("tcp_dump", "tcp", function(applet)
   local d = applet:try_receive() or ""
   applet:send("dump:" .. d:gsub("\n", "|") .. "\n")
@@ -90,4 +103,16 @@ function TestChannelHTTPMode(t)
   if r.input_type ~= "number" or r.output ~= 0 or r.is_resp ~= false then t:error("read-only calls", r.input_type, r.output) end
   if r.data_ok or not tostring(r.data_err):find("Cannot manipulate HAProxy channels in HTTP mode.", 1, true) then t:error("data in HTTP mode", r.data_err) end
   if r.send_ok then t:error("send in HTTP mode must raise") end
+end
+
+function TestChannelDeprecated(t)
+  local s = h.connect(ADDR.fe_old)
+  s:send("abc\ndef")
+  local dump = s:receive("*l")
+  s:close()
+  local r = seen.old
+  if r.dup ~= "abc\ndef" or r.getline ~= "abc\n" or r.after_getline ~= "def" or r.get ~= "def" or r.input ~= 0 then
+    t:error("dup/getline/get", r.dup, r.getline, r.after_getline, r.get, r.input)
+  end
+  if r.append ~= 3 or dump ~= "dump:new" then t:error("what remains", r.append, dump) end
 end
