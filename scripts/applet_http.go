@@ -3,6 +3,7 @@ package scripts
 import (
 	"bytes"
 	"strings"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -22,7 +23,7 @@ const appletHTTPClass = "AppletHTTP"
 type appletHTTP struct {
 	a       *proxy.HTTPApplet
 	tx      *txnUD
-	dead    bool // the service returned
+	dead    atomic.Bool // the service returned
 	headers lua.LValue
 }
 
@@ -55,7 +56,7 @@ func init() {
 
 func checkAppletHTTP(L *lua.LState) (*appletHTTP, *proxy.Txn) {
 	ap := checkObj[*appletHTTP](L, 1, appletHTTPClass)
-	if ap.dead {
+	if ap.dead.Load() {
 		L.RaiseError("the service is over: this applet can no longer be used")
 	}
 	return ap, ap.tx.live(L)
@@ -63,10 +64,11 @@ func checkAppletHTTP(L *lua.LState) (*appletHTTP, *proxy.Txn) {
 
 func appletHTTPIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
 	ap, ok := ud.Value.(*appletHTTP)
-	if !ok || ap.dead || ap.tx.t == nil {
+	t := ap.tx.txn()
+	if !ok || ap.dead.Load() || t == nil {
 		return lua.LNil
 	}
-	req := ap.tx.t.Req()
+	req := t.Req()
 	switch key {
 	case "method":
 		return lua.LString(req.Method())
@@ -193,12 +195,12 @@ func appletHTTPSend(st *State, L *lua.LState) int {
 func appletTx(L *lua.LState, class string) (*txnUD, *lua.LTable) {
 	switch ap := checkObj[any](L, 1, class).(type) {
 	case *appletHTTP:
-		if ap.dead {
+		if ap.dead.Load() {
 			L.RaiseError("the service is over: this applet can no longer be used")
 		}
 		return ap.tx, nil
 	case *appletTCP:
-		if ap.dead {
+		if ap.dead.Load() {
 			L.RaiseError("the service is over: this applet can no longer be used")
 		}
 		if ap.tx == nil {

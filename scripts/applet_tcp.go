@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -40,7 +41,7 @@ type tcpIO interface {
 type appletTCP struct {
 	io   tcpIO
 	tx   *txnUD // nil for CLI handlers
-	dead bool
+	dead atomic.Bool
 	priv *lua.LTable // CLI handlers' private data
 }
 
@@ -60,7 +61,7 @@ func init() {
 		},
 		index: func(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
 			ap, ok := ud.Value.(*appletTCP)
-			if !ok || ap.dead || ap.tx == nil || ap.tx.t == nil {
+			if !ok || ap.dead.Load() || ap.tx == nil || ap.tx.txn() == nil {
 				return lua.LNil
 			}
 			switch key {
@@ -77,7 +78,7 @@ func init() {
 
 func checkAppletTCP(L *lua.LState) *appletTCP {
 	ap := checkObj[*appletTCP](L, 1, appletTCPClass)
-	if ap.dead {
+	if ap.dead.Load() {
 		L.RaiseError("the service is over: this applet can no longer be used")
 	}
 	return ap

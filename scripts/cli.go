@@ -23,7 +23,7 @@ func (rt *Runtime) RunCLI(ctx context.Context, cmd *CLICommand, words []string, 
 	}
 	_, err := rt.Call(ctx, Invocation{Kind: CtxCLI, Func: cmd.Func, Caller: -1, NRet: 0, Args: c.argsFn})
 	if ap != nil {
-		ap.dead = true
+		ap.dead.Store(true)
 	}
 	return err
 }

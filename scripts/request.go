@@ -476,10 +476,10 @@ func (rt *Runtime) serviceFunc(name string, s *Service) func(*proxy.Txn) {
 		_, err := rt.Call(reqCtx, Invocation{Kind: CtxService, Name: name, Mode: s.Mode, Func: s.Func, Caller: rt.txnCaller(t), NRet: 0,
 			Args: c.argsFn, Logger: rt.txnLogger(t)})
 		if ha != nil {
-			ha.dead = true
+			ha.dead.Store(true)
 		}
 		if ta != nil {
-			ta.dead = true
+			ta.dead.Store(true)
 		}
 		if err == nil || !t.IsHTTP() {
 			return

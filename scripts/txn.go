@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -18,7 +19,7 @@ const txnClass = "TXN"
 // pooled transaction may serve another client, so every method raises.
 type txnUD struct {
 	rt   *Runtime
-	t    *proxy.Txn
+	t    atomic.Pointer[proxy.Txn] // nil once the call is over
 	kind Context
 	fac  string // action facility when known ("http-req"...)
 	dir  sample.Direction
@@ -30,18 +31,29 @@ type txnUD struct {
 }
 
 func newTxnUD(rt *Runtime, t *proxy.Txn, kind Context, fac string) *txnUD {
-	return &txnUD{rt: rt, t: t, kind: kind, fac: fac, dir: t.Dir()}
+	x := &txnUD{rt: rt, kind: kind, fac: fac, dir: t.Dir()}
+	x.t.Store(t)
+	return x
 }
 
-func (x *txnUD) invalidate() { x.t = nil }
+// invalidate ends the object's validity (the call is over; it may run
+// while another goroutine holds the state lock, hence the atomic).
+func (x *txnUD) invalidate() { x.t.Store(nil) }
+
+// txn returns the transaction, nil once the call is over.
+func (x *txnUD) txn() *proxy.Txn { return x.t.Load() }
 
 // live returns the transaction, or raises once the call that created the
 // object is over.
 func (x *txnUD) live(L *lua.LState) *proxy.Txn {
-	if x == nil || x.t == nil {
+	var t *proxy.Txn
+	if x != nil {
+		t = x.t.Load()
+	}
+	if t == nil {
 		L.RaiseError("the transaction is over: this object can no longer be used")
 	}
-	return x.t
+	return t
 }
 
 func init() {
@@ -82,7 +94,7 @@ func checkTxn(L *lua.LState) *txnUD { return checkObj[*txnUD](L, 1, txnClass) }
 // (http_req/http_res only exist in filters: nil).
 func txnIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
 	x, ok := ud.Value.(*txnUD)
-	if !ok || x.t == nil {
+	if !ok || x.txn() == nil {
 		return lua.LNil
 	}
 	slot := func(p *lua.LValue, mk func() lua.LValue) lua.LValue {
@@ -107,7 +119,7 @@ func txnIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValu
 	case "res":
 		return slot(&x.res, func() lua.LValue { return st.newObj(channelClass, &channelUD{tx: x, resp: true}) })
 	case "http":
-		if !x.t.IsHTTP() {
+		if !x.txn().IsHTTP() {
 			return lua.LNil
 		}
 		return slot(&x.http, func() lua.LValue { return st.newObj(httpClass, x) })
