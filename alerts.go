@@ -2,6 +2,7 @@ package moonbus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,18 +13,22 @@ import (
 	"moonbus/mailers"
 )
 
-// alerts are the bus consumers that tell people: the native mailer and the
-// webhooks. They are rebuilt on reload (the old ones finish their queues).
+// alerts are the bus consumers that tell people or act for them: the native
+// mailer, the webhooks, auto-weight and the event log. They are rebuilt on
+// reload (the old ones finish their queues).
 type alerts struct {
-	native   *mailers.Native
-	webhooks []*handlers.Webhook
-	subs     []*bus.Subscription
+	native     *mailers.Native
+	webhooks   []*handlers.Webhook
+	autoWeight *handlers.AutoWeight
+	eventLog   func(*bus.Event)
+	subs       []*bus.Subscription
+	cancel     context.CancelFunc // silences auto-weight at once (reload)
 }
 
-// newAlerts builds the alert consumers of a configuration.
+// newAlerts builds the consumers of a configuration.
 func (d *Daemon) newAlerts(cfg *config.Config) (*alerts, error) {
 	a := &alerts{}
-	n, err := mailers.NewNative(cfg, mailers.NativeOptions{Logger: d.log})
+	n, err := mailers.NewNative(cfg, mailers.NativeOptions{Logger: d.log, TLSConfig: mailTLS(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("mailers: %w", err)
 	}
@@ -37,7 +42,46 @@ func (d *Daemon) newAlerts(cfg *config.Config) (*alerts, error) {
 		}
 		a.webhooks = append(a.webhooks, wh)
 	}
+	if aw := handlers.NewAutoWeight(cfg, d.Engine, handlers.AutoWeightOptions{Logger: d.log}); aw.Enabled() {
+		a.autoWeight = aw
+	}
+	a.eventLog = d.eventLog(cfg)
 	return a, nil
+}
+
+// mailTLS is the TLS configuration of the mailers' starttls/implicit
+// connections: the system roots, or no verification at all with the global
+// "ssl-server-verify none" (which HAProxy applies to every outgoing TLS
+// connection to a server).
+func mailTLS(cfg *config.Config) *tls.Config {
+	if cfg.Global.SSLServerVerify == "none" {
+		return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // asked for by the configuration
+	}
+	return nil
+}
+
+// eventLog returns the handler of the global "event-log" keyword (every bus
+// event as one logfmt line, handlers.FormatEvent), nil when it is not set:
+// stdout and stderr write lines to the daemon's outputs, global sends them
+// to the global "log" targets at handlers.EventSyslogLevel.
+func (d *Daemon) eventLog(cfg *config.Config) func(*bus.Event) {
+	switch cfg.Global.EventLog {
+	case "stdout":
+		return handlers.NewEventLog(d.opts.Stdout).Handle
+	case "stderr":
+		return handlers.NewEventLog(d.opts.Stderr).Handle
+	case "global":
+		if len(cfg.Global.Logs) == 0 {
+			d.log.Warn("event-log global: the global section has no 'log' line, events are not logged")
+			return nil
+		}
+		return handlers.NewEventSyslog(func(level int, line string) {
+			if eng := d.Engine(); eng != nil {
+				eng.GlobalLog(level, line)
+			}
+		}).Handle
+	}
+	return nil
 }
 
 // start subscribes the consumers to the bus. State followers coalesce per
@@ -56,13 +100,28 @@ func (a *alerts) start(ctx context.Context, b *bus.Bus, takeover bool) error {
 		}
 		a.subs = append(a.subs, b.Subscribe(w.Target(), bus.Filter{}, bus.Coalesce, w.Handle))
 	}
+	if aw := a.autoWeight; aw != nil {
+		actx, cancel := context.WithCancel(ctx)
+		a.cancel = cancel
+		if err := aw.Start(actx); err != nil {
+			return err
+		}
+		a.subs = append(a.subs, b.Subscribe("auto-weight", aw.Filter(), bus.Coalesce, aw.Handle))
+	}
+	if a.eventLog != nil {
+		a.subs = append(a.subs, b.Subscribe("event-log", bus.Filter{}, bus.DropOldest, a.eventLog))
+	}
 	return nil
 }
 
-// unsubscribe stops feeding the consumers (reload: the new ones take over).
+// unsubscribe stops feeding the consumers and silences auto-weight without
+// waiting (reload: the new ones take over; the daemon's lock may be held).
 func (a *alerts) unsubscribe() {
 	for _, s := range a.subs {
 		s.Unsub()
+	}
+	if a.cancel != nil {
+		a.cancel()
 	}
 }
 
@@ -75,6 +134,9 @@ func (a *alerts) stop(ctx context.Context) error {
 	}
 	for _, w := range a.webhooks {
 		errs = append(errs, w.Stop(ctx))
+	}
+	if a.autoWeight != nil {
+		errs = append(errs, a.autoWeight.Stop(ctx))
 	}
 	return errors.Join(errs...)
 }

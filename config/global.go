@@ -156,6 +156,10 @@ func init() {
 			g.SSLServerVerify, err = choiceArg(a, "none", "required")
 			return
 		},
+		"event-log": func(p *parser, g *Global, a []string) (err error) {
+			g.EventLog, err = choiceArg(a, "stdout", "stderr", "global")
+			return
+		},
 		"default-path": func(p *parser, g *Global, a []string) error {
 			if len(a) == 2 && a[1] == "current" {
 				return nil

@@ -125,6 +125,7 @@ type Global struct {
 	CABase          string        `json:"ca_base,omitempty"`           // "ca-base": directory for relative ca-file paths
 	CRTBase         string        `json:"crt_base,omitempty"`          // "crt-base": directory for relative crt paths
 	SSLServerVerify string        `json:"ssl_server_verify,omitempty"` // "ssl-server-verify none|required"; "" = required
+	EventLog        string        `json:"event_log,omitempty"`         // "event-log stdout|stderr|global" (ours): every bus event as one log line; "" = off
 	ZeroWarningPos  Pos           `json:"-"`
 }
 
