@@ -165,3 +165,13 @@ func (e *Engine) GlobalLog(level int, msg string) bool {
 	}
 	return true
 }
+
+// ServerReader returns the buffered reader of the server connection of a
+// TCP stream (the response channel's contents in tcp-response rules), nil
+// before a server is connected.
+func (t *Txn) ServerReader() *bufio.Reader {
+	if c := t.st.server.Load(); c != nil {
+		return c.br
+	}
+	return nil
+}

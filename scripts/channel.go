@@ -140,8 +140,7 @@ func chanData(line, remove bool) Method {
 	return func(st *State, L *lua.LState) int {
 		c, t := chanOf(L, true)
 		if c.resp {
-			L.Push(lua.LNil)
-			return 1
+			return chanResData(L, t, line, remove)
 		}
 		for {
 			buf, fwd := st.reqBuf(t)
@@ -175,6 +174,30 @@ func chanData(line, remove bool) Method {
 			return 1
 		}
 	}
+}
+
+// chanResData reads the response channel (tcp-response rules): what the
+// server sent so far, without waiting and without removing anything.
+func chanResData(L *lua.LState, t *proxy.Txn, line, remove bool) int {
+	br := t.ServerReader()
+	if br == nil || remove {
+		L.Push(lua.LNil)
+		return 1
+	}
+	buf, _ := br.Peek(br.Buffered())
+	off, ln, ok := span(L, 2, 3, len(buf))
+	if !ok || ln == 0 {
+		L.Push(lua.LNil)
+		return 1
+	}
+	seg := buf[off : off+ln]
+	if line {
+		if i := bytes.IndexByte(seg, '\n'); i >= 0 {
+			seg = seg[:i+1]
+		}
+	}
+	L.Push(lua.LString(seg))
+	return 1
 }
 
 // canWait reports whether the running entry may wait for data.
@@ -334,7 +357,11 @@ func chanLen(output bool) Method {
 	return func(st *State, L *lua.LState) int {
 		c, t := chanOf(L, false)
 		if c.resp {
-			L.Push(lua.LNumber(0))
+			n := 0
+			if br := t.ServerReader(); br != nil && !output && !t.IsHTTP() {
+				n = br.Buffered()
+			}
+			L.Push(lua.LNumber(n))
 			return 1
 		}
 		if t.IsHTTP() {

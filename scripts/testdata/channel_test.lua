@@ -55,6 +55,15 @@ core.register_action("chan_rewrite", {"tcp-req"}, function(txn)
   seen.rewrite = {first = first, n = n}
 end)
 
+core.register_action("chan_res", {"tcp-res"}, function(txn)
+  local r = {}
+  r.line = txn.res:line()
+  r.input = txn.res:input()
+  r.set = txn.res:set("x")
+  r.is_resp = txn.res:is_resp()
+  seen.res = r
+end)
+
 core.register_action("chan_http", {"http-req"}, function(txn)
   local r = {}
   r.input_type = type(txn.req:input())
@@ -115,4 +124,17 @@ function TestChannelDeprecated(t)
     t:error("dup/getline/get", r.dup, r.getline, r.after_getline, r.get, r.input)
   end
   if r.append ~= 3 or dump ~= "dump:new" then t:error("what remains", r.append, dump) end
+end
+
+function TestChannelResponseInTCPResponse(t)
+  local s = h.connect(ADDR.fe_res)
+  s:send("GET /r HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+  local st, hd, body = h.read_response(s)
+  s:close()
+  if st ~= 200 or body:sub(1, 7) ~= "GET /r\n" then t:error("response", st, body) end
+  local r = seen.res
+  if not r then t:fatal("tcp-response action did not run") end
+  if r.line ~= "HTTP/1.1 200 OK\r\n" or r.input < 20 or r.set ~= -1 or r.is_resp ~= true then
+    t:error("response channel", r.line, r.input, r.set, r.is_resp)
+  end
 end
