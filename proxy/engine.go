@@ -75,6 +75,7 @@ type Engine struct {
 	rules  engineRules
 	checks *healthcheck.Scheduler
 
+	clock    *coarseClock
 	hostOnce sync.Once
 	host     string
 }
@@ -463,6 +464,9 @@ func (e *Engine) Start() error { return e.StartInherit(nil) }
 // from inherit; the rest stay with the caller.
 func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 	e.started = time.Now()
+	if e.clock == nil {
+		e.clock = newCoarseClock()
+	}
 	var bound []*listener
 	for _, p := range e.proxies {
 		if !p.isFE || p.disabled.Load() {
@@ -680,6 +684,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if e.reaper != nil {
 		close(e.reaper)
 		e.reaper = nil
+	}
+	if e.clock != nil {
+		e.clock.close()
 	}
 	e.closeLogs()
 	return err

@@ -111,7 +111,7 @@ func (t *Txn) forward() {
 		t.srv = srv
 		srv.Counters.Lbtot.Add(1)
 		be.BeCounters.Lbtot.Add(1)
-		srv.Counters.addSession(time.Now())
+		srv.Counters.addSession(t.tHdr)
 		sc, err := t.connect(srv)
 		if err != nil {
 			srv.Counters.endSession()

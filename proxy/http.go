@@ -56,7 +56,7 @@ func (e *Engine) serveConn(l *listener, c net.Conn) {
 		s.tls = &st
 		c = tc
 	}
-	s.conn = &timedConn{Conn: c}
+	s.conn = newTimedConn(c, e.clock)
 	fe.Counters.addSession(now)
 	l.Counters.addSession(now)
 	defer fe.Counters.endSession()
@@ -136,7 +136,7 @@ func (s *session) readAndHandle(t *Txn) bool {
 	}
 	if s.br.Buffered() == 0 {
 		if idle > 0 {
-			s.conn.setReadDeadlineCoarse(time.Now().Add(idle), idle/4)
+			s.conn.setReadDeadlineCoarse(e.clock.nowFor(idle).Add(idle), idle/4)
 		} else {
 			s.conn.setReadDeadline(time.Time{})
 		}
@@ -226,14 +226,14 @@ func (t *Txn) handle() {
 	}
 	t.be = be
 	if be != fe {
-		be.BeCounters.addSession(time.Now())
+		be.BeCounters.addSession(t.tHdr)
 		defer be.BeCounters.endSession()
 		if v := t.rules.httpRequest(t, be); v.final() {
 			t.applyVerdict(v)
 			return
 		}
 	} else {
-		be.BeCounters.addSession(time.Now())
+		be.BeCounters.addSession(t.tHdr)
 		defer be.BeCounters.endSession()
 	}
 	if t.service != "" {

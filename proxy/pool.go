@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -23,6 +24,8 @@ import (
 // last activity, never early and never more than the timeout late.
 type timedConn struct {
 	net.Conn
+	fast     *fastIO      // recvfrom/sendto path for plain TCP (nil otherwise)
+	clock    *coarseClock // for long timeouts (nil: time.Now)
 	rto, wto time.Duration
 	rdl, wdl time.Time // deadlines in place (zero: none)
 	rabs     bool      // rdl is an absolute deadline Read must not move
@@ -30,24 +33,36 @@ type timedConn struct {
 
 func (c *timedConn) Read(b []byte) (int, error) {
 	if c.rto > 0 && !c.rabs {
-		now := time.Now()
+		now := c.clock.nowFor(c.rto)
 		if c.rdl.IsZero() || c.rdl.Sub(now) < c.rto*3/4 {
 			c.rdl = now.Add(c.rto)
 			_ = c.Conn.SetReadDeadline(c.rdl)
 		}
+	}
+	if c.fast != nil {
+		return c.fast.read(b)
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *timedConn) Write(b []byte) (int, error) {
 	if c.wto > 0 {
-		now := time.Now()
+		now := c.clock.nowFor(c.wto)
 		if c.wdl.IsZero() || c.wdl.Sub(now) < c.wto*3/4 {
 			c.wdl = now.Add(c.wto)
 			_ = c.Conn.SetWriteDeadline(c.wdl)
 		}
 	}
+	if c.fast != nil {
+		return c.fast.write(b)
+	}
 	return c.Conn.Write(b)
+}
+
+// newTimedConn wraps a connection, with the fast I/O path when it is a
+// plain TCP connection.
+func newTimedConn(c net.Conn, clock *coarseClock) *timedConn {
+	return &timedConn{Conn: c, fast: newFastIO(c), clock: clock}
 }
 
 // setTimeouts sets both inactivity timeouts (0 = none). A deadline in
@@ -196,7 +211,7 @@ func (s *Server) dial(ctx context.Context, dstPort int, connectTimeout time.Dura
 		}
 		conn = tc
 	}
-	t := &timedConn{Conn: conn}
+	t := newTimedConn(conn, s.px.e.clock)
 	return &srvConn{tc: t, br: bufio.NewReaderSize(t, bufsize), bw: bufio.NewWriterSize(t, bufsize), srv: s}, nil
 }
 
@@ -268,3 +283,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// eofErr is returned by reads at the end of the stream.
+var eofErr = io.EOF
