@@ -190,9 +190,14 @@ func (p *parser) globalKeyword(words []string) {
 	switch {
 	case isIgnoredGlobal(kw):
 		if kw == "nbthread" {
-			if n, err := intArg(words, 1, 4096); err == nil {
+			// nbthread sets how many CPUs run Go code (GOMAXPROCS).
+			n, err := intArg(words, 1, 4096)
+			if err != nil {
+				p.report(err)
+			} else {
 				g.Nbthread = n
 			}
+			return
 		}
 		p.warnf("'%s' has no effect in Moonbus, ignored", kw)
 	case isUnimplementedGlobal(kw):

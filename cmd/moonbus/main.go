@@ -73,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		log.Warn(fmt.Sprintf("config : parsing [%s] : %s", w.Pos, w.Msg))
 	}
+	if n := cfg.Global.Nbthread; n > 0 && !*check {
+		// HAProxy's nbthread: how many threads (here: CPUs running Go code).
+		runtime.GOMAXPROCS(n)
+	}
 	if *check {
 		// Building the daemon compiles rules and scripts: that is part of
 		// the check, exactly as haproxy -c does.
