@@ -36,6 +36,7 @@ type stateReq struct {
 	convFns  map[string]*lua.LFunction
 	exprs    map[exprKey]*sample.Expr
 	cs       convStream
+	args     []string // reused argument list
 }
 
 type exprKey struct {
@@ -165,7 +166,8 @@ func (st *State) callSample(L *lua.LState, o *fetchesUD, kw string, conv bool) i
 		luaToSample(L.Get(2), nil, &in)
 		first = 3
 	}
-	var args []string
+	args := st.req.args[:0]
+	defer func() { st.req.args = args[:0] }()
 	for i := first; i <= L.GetTop(); i++ {
 		v := L.Get(i)
 		switch v.(type) {

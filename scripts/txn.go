@@ -24,7 +24,8 @@ type txnUD struct {
 	fac  string // action facility when known ("http-req"...)
 	dir  sample.Direction
 
-	f, sf, c, sc, req, res, http lua.LValue // attributes, built on first use
+	f, sf, c, sc, req, res, http lua.LValue   // attributes, built on first use
+	fo                           [4]fetchesUD // the Go values of f, sf, c, sc
 
 	doneSet    bool // txn:done() ended the action
 	doneResult proxy.ActionResult
@@ -105,15 +106,13 @@ func txnIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValu
 	}
 	switch key {
 	case "f":
-		return slot(&x.f, func() lua.LValue { return st.newObj(fetchesClass, &fetchesUD{tx: x}) })
+		return slot(&x.f, func() lua.LValue { return st.newObj(fetchesClass, x.fetches(0, false, false)) })
 	case "sf":
-		return slot(&x.sf, func() lua.LValue { return st.newObj(fetchesClass, &fetchesUD{tx: x, str: true}) })
+		return slot(&x.sf, func() lua.LValue { return st.newObj(fetchesClass, x.fetches(1, true, false)) })
 	case "c":
-		return slot(&x.c, func() lua.LValue { return st.newObj(convertersClass, &fetchesUD{tx: x, conv: true}) })
+		return slot(&x.c, func() lua.LValue { return st.newObj(convertersClass, x.fetches(2, false, true)) })
 	case "sc":
-		return slot(&x.sc, func() lua.LValue {
-			return st.newObj(convertersClass, &fetchesUD{tx: x, conv: true, str: true})
-		})
+		return slot(&x.sc, func() lua.LValue { return st.newObj(convertersClass, x.fetches(3, true, true)) })
 	case "req":
 		return slot(&x.req, func() lua.LValue { return st.newObj(channelClass, &channelUD{tx: x}) })
 	case "res":
@@ -125,6 +124,13 @@ func txnIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValu
 		return slot(&x.http, func() lua.LValue { return st.newObj(httpClass, x) })
 	}
 	return lua.LNil
+}
+
+// fetches returns the Go value of the f/sf/c/sc object i (kept in x, so
+// building the attribute allocates only the userdata).
+func (x *txnUD) fetches(i int, str, conv bool) *fetchesUD {
+	x.fo[i] = fetchesUD{tx: x, str: str, conv: conv}
+	return &x.fo[i]
 }
 
 // Private data: one Lua value per transaction and per state.
