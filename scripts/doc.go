@@ -10,7 +10,8 @@
 // ServerObj and ListenerObj interfaces (host.go); EngineHost implements
 // them over a live proxy.Engine, and the request-path classes (TXN,
 // Fetches, Converters, HTTP, Reply, Channel, AppletHTTP, AppletTCP, Map,
-// StickTable) work on the engine's transactions (request.go).
+// StickTable, Patref) work on the engine's transactions and maps
+// (request.go).
 //
 // # Life cycle
 //
@@ -128,9 +129,10 @@
 //
 // # Not implemented here
 //
-// HTTPMessage, Patref and core.get_patref, CertCache, filters at run time
-// (register_filter only records), and the event framework (core.event_sub,
-// Server:event_sub). Lua-defined fetches and converters are not methods of
+// HTTPMessage, CertCache, filters at run time (register_filter only
+// records), and the event framework (core.event_sub, Server:event_sub,
+// Patref:event_sub). Patref:is_map() tells maps by their values (an empty
+// map file reads as an ACL file). Lua-defined fetches and converters are not methods of
 // txn.f / txn.c (calling one would re-enter the running state). Actions
 // registered for several rule sets may block even in http-after-response
 // (only actions registered for http-after-res alone are refused blocking

@@ -49,3 +49,40 @@ function TestCoreACLEdits(t)
   local ok, err = pcall(core.add_acl, "nope.acl", "x")
   if ok or not tostring(err):find("'add_acl': unknown acl file 'nope.acl'", 1, true) then t:error("unknown acl", err) end
 end
+
+function TestPatref(t)
+  local ok, err = pcall(core.get_patref, "nope.map")
+  if ok or not tostring(err):find("unknown pattern reference 'nope.map'", 1, true) then t:error("unknown patref", err) end
+  local ref = core.get_patref("testdata/lua_test.map")
+  if ref:get_name() ~= "testdata/lua_test.map" or not ref:is_map() then t:error("name/is_map") end
+  if core.get_patref("testdata/lua_users.acl"):is_map() then t:error("an ACL file is not a map") end
+  if ref.add ~= ref.add or ref["k2"] ~= "v2" or ref["nope"] ~= nil then t:error("index", ref["k2"]) end
+  if ref:add("k9", "v9") ~= true or ref["k9"] ~= "v9" then t:error("add") end
+  if ref:set("k9", "nine") ~= true or ref["k9"] ~= "nine" then t:error("set") end
+  if ref:set("k10", "ten") ~= false or ref:set("k10", "ten", true) ~= true or ref["k10"] ~= "ten" then t:error("set force") end
+  if ref:del("k10") ~= true or ref:del("k10") ~= false then t:error("del") end
+  local st, hd, body = h.get(ADDR.fe_map, "/", {["x-key"] = "k9"})
+  if not body:find("x-map: nine", 1, true) then t:error("map converter sees Patref edits", body) end
+  -- A prepared version replaces the contents at commit time only.
+  ref:prepare()
+  ref:add_bulk({a = "1", b = "2"})
+  ref:add("c", "3")
+  ref:del("b")
+  if ref["a"] ~= nil then t:error("prepared entries are not visible before commit") end
+  local ok2, err2 = ref:commit()
+  if ok2 ~= true or ref["a"] ~= "1" or ref["c"] ~= "3" or ref["b"] ~= nil or ref["k9"] ~= nil then t:error("commit", err2) end
+  local keys = {}
+  for k, v in pairs(ref) do keys[#keys + 1] = k .. "=" .. v end
+  table.sort(keys)
+  if table.concat(keys, ",") ~= "a=1,c=3" then t:error("pairs", table.concat(keys, ",")) end
+  ref:prepare(); ref:add("x", "y"); ref:giveup()
+  if ref["x"] ~= nil then t:error("giveup") end
+  local n, e = ref:commit()
+  if n ~= nil or e == nil then t:error("commit without prepare") end
+  local acl = core.get_patref("testdata/lua_users.acl")
+  acl:add_bulk({"eve", "trudy"})
+  if acl["eve"] ~= "eve" then t:error("acl add_bulk") end
+  if h.get(ADDR.fe_map, "/", {["x-user"] = "trudy"}) ~= 403 then t:error("ACL sees add_bulk") end
+  acl:purge()
+  if h.get(ADDR.fe_map, "/", {["x-user"] = "mallory"}) ~= 200 then t:error("purge") end
+end
