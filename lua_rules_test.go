@@ -411,7 +411,19 @@ core.register_cli({"show", "greeting"}, "show greeting [<name>] : say hello", fu
 end)
 core.register_cli({"boom"}, "boom", function(applet) error("cli broke") end)
 `)
-	d := startLuaDaemon(t, "global\n    lua-load "+lua+luaHTTPDefaults, false)
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	d := startLuaDaemon(t, "global\n    stats socket "+sock+" level admin\n    lua-load "+lua+luaHTTPDefaults, false)
+	// Through the runtime API socket, as an operator would call it.
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "show greeting alice\n")
+	reply, _ := io.ReadAll(c)
+	c.Close()
+	if string(reply) != "show/greeting: hello alice\n\n" {
+		t.Fatalf("stats socket reply %q", reply)
+	}
 	cmds := d.LuaCLICommands()
 	if len(cmds) != 2 || strings.Join(cmds[1].Words, " ") != "show greeting" || cmds[1].Usage != "show greeting [<name>] : say hello" {
 		t.Fatalf("commands %+v", cmds)
