@@ -221,7 +221,6 @@ type luaCall struct {
 	rt    *Runtime
 	t     *proxy.Txn
 	kind  Context
-	fac   string
 	fargs []sample.Arg
 	words []string
 	in    lua.LValue // converter input
@@ -257,7 +256,7 @@ func (c *luaCall) release() {
 	if c.tx != nil {
 		c.tx.invalidate()
 	}
-	c.rt, c.t, c.fac, c.fargs, c.words, c.in, c.tx, c.newObj, c.scratch = nil, nil, "", nil, nil, nil, nil, nil, nil
+	c.rt, c.t, c.fargs, c.words, c.in, c.tx, c.newObj, c.scratch = nil, nil, nil, nil, nil, nil, nil, nil
 	c.res = sample.Sample{}
 	c.ok, c.hasRet, c.code = false, false, 0
 	for i := range c.vals {
@@ -274,13 +273,10 @@ func (c *luaCall) buildArgs(L *lua.LState) []lua.LValue {
 	switch c.kind {
 	case CtxConverter:
 		c.vals = append(c.vals, c.in)
-		if c.t != nil {
-			c.tx = newTxnUD(c.rt, c.t, CtxConverter, "")
-		}
 	case CtxService, CtxCLI:
 		c.vals = append(c.vals, c.newObj(st))
 	default:
-		c.tx = newTxnUD(c.rt, c.t, c.kind, c.fac)
+		c.tx = newTxnUD(c.rt, c.t, c.kind)
 		c.vals = append(c.vals, st.newObj(txnClass, c.tx))
 	}
 	for i := range c.fargs {
@@ -400,16 +396,12 @@ func (rt *Runtime) actionFunc(name string, a *Action) func(*proxy.Txn, []string)
 	// Only http-after-response forbids yielding outright; the engine does
 	// not say which rule set runs an action registered for several.
 	noYield := len(a.Facilities) == 1 && a.Facilities[0] == "http-after-res"
-	fac := ""
-	if len(a.Facilities) == 1 {
-		fac = a.Facilities[0]
-	}
 	return func(t *proxy.Txn, args []string) proxy.ActionResult {
 		var deadline time.Time
 		for {
 			var oc Outcome
 			c := rt.getCall(t, CtxAction)
-			c.words, c.fac = args, fac
+			c.words = args
 			_, err := rt.Call(reqCtx, Invocation{Kind: CtxAction, Name: name, Func: a.Func, Caller: rt.txnCaller(t), NRet: lua.MultRet,
 				Args: c.argsFn, Results: c.resFn, Logger: rt.txnLogger(t), NoYield: noYield, Outcome: &oc})
 			code, hasRet := c.code, c.hasRet
@@ -462,13 +454,13 @@ func (rt *Runtime) serviceFunc(name string, s *Service) func(*proxy.Txn) {
 		var ta *appletTCP
 		if t.IsHTTP() {
 			c.newObj = func(st *State) lua.LValue {
-				c.tx = newTxnUD(rt, t, CtxService, "")
+				c.tx = newTxnUD(rt, t, CtxService)
 				ha = newAppletHTTP(t, c.tx)
 				return st.newObj(appletHTTPClass, ha)
 			}
 		} else {
 			c.newObj = func(st *State) lua.LValue {
-				c.tx = newTxnUD(rt, t, CtxService, "")
+				c.tx = newTxnUD(rt, t, CtxService)
 				ta = &appletTCP{io: t.TCPApplet(), tx: c.tx}
 				return st.newObj(appletTCPClass, ta)
 			}

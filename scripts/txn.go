@@ -21,7 +21,6 @@ type txnUD struct {
 	rt   *Runtime
 	t    atomic.Pointer[proxy.Txn] // nil once the call is over
 	kind Context
-	fac  string // action facility when known ("http-req"...)
 	dir  sample.Direction
 
 	f, sf, c, sc, req, res, http lua.LValue   // attributes, built on first use
@@ -31,8 +30,8 @@ type txnUD struct {
 	doneResult proxy.ActionResult
 }
 
-func newTxnUD(rt *Runtime, t *proxy.Txn, kind Context, fac string) *txnUD {
-	x := &txnUD{rt: rt, kind: kind, fac: fac, dir: t.Dir()}
+func newTxnUD(rt *Runtime, t *proxy.Txn, kind Context) *txnUD {
+	x := &txnUD{rt: rt, kind: kind, dir: t.Dir()}
 	x.t.Store(t)
 	return x
 }
