@@ -66,21 +66,35 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 	if agent && r.Agent != nil && !s.agentDisabled.Load() {
 		s.applyAgentReply(r.Agent)
 	}
-	// Mirror the checker's health and apply the edge.
+	// Mirror the checker's health and apply the edge. A passing check of a
+	// fully up server (the common case) changes nothing and costs nothing.
 	edge := r.Edge
-	s.update(change{check: cr, mut: func(s *Server) {
-		st := &s.health
-		if agent {
-			st = &s.agent
-		}
-		st.health = r.Health.Cur
-		switch edge {
-		case healthcheck.EdgeStopping:
-			st.stopping = true
-		case healthcheck.EdgeUp, healthcheck.EdgeDown:
-			st.stopping = false
-		}
-	}})
+	s.mu.Lock()
+	st := &s.health
+	if agent {
+		st = &s.agent
+	}
+	down := s.Op() == Stopped
+	needUpdate := st.health != r.Health.Cur ||
+		edge == healthcheck.EdgeStopping && !st.stopping ||
+		edge == healthcheck.EdgeUp && (st.stopping || down) ||
+		edge == healthcheck.EdgeDown && !down
+	s.mu.Unlock()
+	if needUpdate {
+		s.update(change{check: cr, mut: func(s *Server) {
+			st := &s.health
+			if agent {
+				st = &s.agent
+			}
+			st.health = r.Health.Cur
+			switch edge {
+			case healthcheck.EdgeStopping:
+				st.stopping = true
+			case healthcheck.EdgeUp, healthcheck.EdgeDown:
+				st.stopping = false
+			}
+		}})
+	}
 	if r.Changed {
 		if pub := s.px.e.pub; pub != nil {
 			pub.PublishBatch(&bus.Event{Type: bus.ServerCheck, Server: s.ref(), Check: cr, Snapshot: s.snapshot()})

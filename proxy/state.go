@@ -108,16 +108,22 @@ func (s *Server) update(c change) {
 		s.rampStart = time.Time{}
 	}
 	if newOp == oldOp && newAdmin == oldAdmin {
+		oldW := s.eweight.Load()
 		s.recalcWeight()
 		newChk := s.checkSnapshotNow()
-		s.px.rebuildLB()
+		weightChanged := s.eweight.Load() != oldW
+		if weightChanged || c.initial {
+			s.px.rebuildLB()
+		}
 		s.mu.Unlock()
 		if !c.initial {
 			s.syncCheckers(oldChk, newChk, c.check != nil)
-			// A weight change can empty or refill the backend.
-			s.px.backendTransition(time.Now())
+			if weightChanged {
+				// A weight change can empty or refill the backend.
+				s.px.backendTransition(time.Now())
+				s.px.drainQueue()
+			}
 		}
-		s.px.drainQueue()
 		return
 	}
 	now := time.Now()
