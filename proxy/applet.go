@@ -81,6 +81,7 @@ func (a *HTTPApplet) StartResponse() error {
 	}
 	a.started = true
 	t := a.t
+	t.tRespHdr = time.Now()
 	t.rsp.reset()
 	t.rsp.isResp = true
 	t.rsp.minor = 1

@@ -305,6 +305,9 @@ func (t *Txn) runService() {
 		if sd, ok := ext.Services[name]; ok {
 			t.service = "<" + name + ">"
 			t.fe.Counters.Intercepted.Add(1)
+			// An applet has no queue, no connect and answers at once:
+			// its log timers are 0 (Tw/Tc/Tr), as HAProxy prints them.
+			t.tQueued, t.tConnect, t.connected = 0, 0, true
 			sd.Run(t)
 			if t.IsHTTP() {
 				t.HTTPApplet().finish()
