@@ -317,3 +317,51 @@ webhook ops
 	}
 	mailerstest.AssertNoSecretLeak(t, secrets, d.out.String(), show, d.adm("show events 20"))
 }
+
+// email-alert in defaults applies to the backends that follow; a backend
+// without all three of mailers, from and to (here: to reset by its own
+// defaults section) sends nothing.
+func TestAlertsNativeMailFromDefaults(t *testing.T) {
+	srv := startMailServer(t, mailServerOpts{})
+	app := newSickable(t, "app")
+	d := startDaemon(t, `
+global
+    stats socket ipv4@127.0.0.1:0 level admin
+mailers mta
+    mailer smtp1 127.0.0.1:`+srv.port+`
+defaults alerting
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+    email-alert mailers mta
+    email-alert from lb@example.com
+    email-alert to ops@example.com
+    email-alert myhostname lb1.example.com
+backend be
+    option httpchk GET /health
+    server s1 `+hostOf(app.srv)+` check inter 10s fastinter 10ms
+    server s2 `+hostOf(app.srv)+` check inter 10s fastinter 10ms
+defaults quiet
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+backend other
+    option httpchk GET /health
+    server s1 `+hostOf(app.srv)+` check inter 10s fastinter 10ms
+`)
+	waitFirstChecks(t, d, "be")
+	waitFirstChecks(t, d, "other")
+	d.adm("set server other/s1 health down")
+	d.adm("set server be/s1 health down")
+	checkMail(t, srv.waitMails(1)[0], downCLI)
+	if n := len(d.alerts.native.Pipelines()); n != 1 {
+		t.Fatalf("%d pipelines", n)
+	}
+	p := d.alerts.native.Pipelines()[0]
+	waitFor(t, "the record", func() bool { return p.Counters().Sent == 1 })
+	if n := len(srv.received()); n != 1 {
+		t.Fatalf("%d mails", n)
+	}
+}
