@@ -486,15 +486,16 @@ func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 			bound = append(bound, l)
 		}
 	}
+	// Checks (and passive observation) run before the first request.
+	if e.checks != nil {
+		e.checks.Start(e.ctx)
+	}
 	for _, l := range bound {
 		l.wg.Add(1)
 		go l.acceptLoop(e)
 	}
 	e.reaper = make(chan struct{})
 	go e.reapIdle(e.reaper)
-	if e.checks != nil {
-		e.checks.Start(e.ctx)
-	}
 	return nil
 }
 
