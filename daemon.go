@@ -68,6 +68,9 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if d.log == nil {
 		d.log = slog.New(proxy.NewMessageHandler(opts.Stderr, opts.Debug))
 	}
+	for _, n := range cfg.NATS {
+		d.log.Warn(fmt.Sprintf("config : parsing [%s] : nats '%s' : the NATS bridge is not available in this version; the section is ignored", n.Pos, n.Name))
+	}
 	d.bus = bus.New(bus.Options{Instance: opts.Instance, Logger: d.log})
 	eng, lua, err := d.build(cfg, nil)
 	if err != nil {
