@@ -390,10 +390,6 @@ backend be
 		t.Fatalf("after %v the ramp is at %d, want at least 25 (100 × 1s / 4s at the first step)", el, w)
 	}
 	t.Run("ramp completes", func(t *testing.T) {
-		// proxy/state.go: update's "nothing changed" branch never re-arms
-		// scheduleRamp, so the ramp stops after its first step and the
-		// server stays STARTING at that weight.
-		t.Skip("awaiting proxy fix: the slowstart ramp stops after its first step")
 		awWait(t, "ramp done", func() bool { return s.Op() == proxy.Running })
 		if s.EWeight() != 100 {
 			t.Fatalf("after the ramp: %d", s.EWeight())

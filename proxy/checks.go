@@ -74,8 +74,17 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 	if agent {
 		st = &s.agent
 	}
+	// The checker's health now: a report computed before a forced value
+	// ("set server health down" while the probe ran) must not undo it.
+	cur := r.Health.Cur
+	if ck := ct.checker(); ck != nil {
+		cur = ck.Health().Cur
+	}
+	if cur != r.Health.Cur {
+		edge = healthcheck.EdgeNone
+	}
 	down := s.Op() == Stopped
-	needUpdate := st.health != r.Health.Cur ||
+	needUpdate := st.health != cur ||
 		edge == healthcheck.EdgeStopping && !st.stopping ||
 		edge == healthcheck.EdgeUp && (st.stopping || down) ||
 		edge == healthcheck.EdgeDown && !down
@@ -86,7 +95,7 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 			if agent {
 				st = &s.agent
 			}
-			st.health = r.Health.Cur
+			st.health = cur
 			switch edge {
 			case healthcheck.EdgeStopping:
 				st.stopping = true
@@ -105,6 +114,14 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 			s.px.sendLog(levelNotice, msg)
 		}
 	}
+}
+
+// checker returns the checker of the target's kind.
+func (ct *checkTarget) checker() *healthcheck.Checker {
+	if ct.kind == healthcheck.KindAgent {
+		return ct.s.agentChk
+	}
+	return ct.s.healthChk
 }
 
 // applyAgentReply applies the admin state, weight and maxconn an agent sent.
@@ -305,8 +322,6 @@ func (s *Server) syncCheckers(old, now checkSnapshot, fromCheck bool) {
 				ck.SetHealth(s.conf.Rise)
 			}
 			ck.Resume()
-		case !fromCheck && now.health != old.health:
-			ck.SetHealth(now.health)
 		}
 	}
 	if ck := s.agentChk; ck != nil {
@@ -315,9 +330,20 @@ func (s *Server) syncCheckers(old, now checkSnapshot, fromCheck bool) {
 			ck.Pause()
 		case now.agentEnabled && !old.agentEnabled:
 			ck.Resume()
-		case !fromCheck && now.agentHealth != old.agentHealth:
-			ck.SetHealth(now.agentHealth)
 		}
+	}
+}
+
+// pushForcedHealth gives the checkers a health value forced outside them
+// ("set server health|agent", maintenance). Called with s.mu held, so a
+// check report waiting for the lock sees it (lock order: s.mu, then the
+// checker's own lock; reports take s.mu without holding the checker's).
+func (s *Server) pushForcedHealth(old, now checkSnapshot) {
+	if ck := s.healthChk; ck != nil && now.health != old.health {
+		ck.SetHealth(now.health)
+	}
+	if ck := s.agentChk; ck != nil && now.agentHealth != old.agentHealth {
+		ck.SetHealth(now.agentHealth)
 	}
 }
 

@@ -111,6 +111,12 @@ func (s *Server) update(c change) {
 		oldW := s.eweight.Load()
 		s.recalcWeight()
 		newChk := s.checkSnapshotNow()
+		if !c.initial && c.check == nil {
+			s.pushForcedHealth(oldChk, newChk)
+		}
+		if newOp == Starting {
+			s.scheduleRamp() // the slowstart ramp goes on step by step
+		}
 		weightChanged := s.eweight.Load() != oldW
 		if weightChanged || c.initial {
 			s.px.rebuildLB()
@@ -152,6 +158,9 @@ func (s *Server) update(c change) {
 	kill := newOp == Stopped && oldOp != Stopped && s.conf.OnMarkedDown == "shutdown-sessions"
 	trackers := append([]*Server(nil), s.trackers...)
 	newChk := s.checkSnapshotNow()
+	if !c.initial && c.check == nil {
+		s.pushForcedHealth(oldChk, newChk)
+	}
 	s.px.rebuildLB()
 	if !c.initial {
 		s.logChange(oldOp, newOp, oldAdmin, newAdmin, c, requeued)
