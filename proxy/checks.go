@@ -3,8 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,14 +26,10 @@ var _ healthcheck.Target = (*checkTarget)(nil)
 // CheckAddr returns the server's current address for checks.
 func (ct *checkTarget) CheckAddr() string {
 	a := ct.s.addr.Load()
-	if a.addr.Network == "unix" {
-		return a.addr.Host
+	if a.check == "" {
+		return a.checkString() // an address stored without it (set server addr)
 	}
-	port := ""
-	if a.addr.Port != 0 && !a.addr.Offset {
-		port = strconv.Itoa(a.addr.Port)
-	}
-	return net.JoinHostPort(a.addr.Host, port)
+	return a.check
 }
 
 // ReportCheck applies a check report to the server.

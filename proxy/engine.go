@@ -362,6 +362,7 @@ func (p *Proxy) newServer(name, addr string, params config.ServerParams, id int,
 		sa.resolved = net.JoinHostPort(sa.addr.Host, fmt.Sprint(a.Port))
 	}
 	s := &Server{px: p, name: name, puid: id, dynamic: dynamic, backup: params.Backup, conf: params}
+	sa.check = sa.checkString()
 	s.addr.Store(sa)
 	s.iweight = int32(params.Weight)
 	s.uweight.Store(int32(params.Weight))

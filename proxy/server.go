@@ -43,6 +43,19 @@ func (s OpState) String() string {
 type serverAddr struct {
 	addr     Addr
 	resolved string // dial address ("ip:port" or path); "" when the port follows the client's
+	check    string // address given to health checks ("host:port", "host:" without a port)
+}
+
+// checkString computes the address health checks use.
+func (a *serverAddr) checkString() string {
+	if a.addr.Network == "unix" {
+		return a.addr.Host
+	}
+	port := ""
+	if a.addr.Port != 0 && !a.addr.Offset {
+		port = strconv.Itoa(a.addr.Port)
+	}
+	return net.JoinHostPort(a.addr.Host, port)
 }
 
 // Server is one server of a backend. All state changes go through its single
