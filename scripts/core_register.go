@@ -19,8 +19,7 @@ var registerFuncs = map[string]Method{
 	"register_filter":           coreRegisterFilter,
 	"use_native_mailers_config": coreMailTakeover("use_native_mailers_config"),
 	"disable_legacy_mailers":    coreMailTakeover("disable_legacy_mailers"),
-	// TODO(events): core.event_sub and Server:event_sub are added with the
-	// event framework; they are deliberately not registered yet.
+	"event_sub":                 coreEventSub,
 }
 
 // mustBody raises "<name>: not available outside of body context" unless the

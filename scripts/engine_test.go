@@ -15,6 +15,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"moonbus/bus"
 	"moonbus/config"
 	"moonbus/proxy"
 )
@@ -61,7 +62,10 @@ func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool) (
 		t.Fatalf("config: %v", err)
 	}
 	host := NewEngineHost(cfg, "test", "2026/01/01")
+	b := bus.New(bus.Options{Instance: "test"})
+	t.Cleanup(b.Close)
 	opts := DefaultOptions()
+	opts.Bus = b
 	opts.Threads = 2
 	logger := &recLogger{}
 	opts.Logger, opts.Stderr, opts.Stdout = logger, &syncBuffer{}, &syncBuffer{}
@@ -73,7 +77,7 @@ func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool) (
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { _ = rt.Close() })
-	eng, err := proxy.New(cfg, proxy.Options{Extensions: rt.Extensions(), Stdout: io.Discard, Stderr: io.Discard})
+	eng, err := proxy.New(cfg, proxy.Options{Extensions: rt.Extensions(), Stdout: io.Discard, Stderr: io.Discard, Publisher: b})
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}

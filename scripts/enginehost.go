@@ -166,6 +166,25 @@ func (h *EngineHost) HTTPClient() HTTPClientSettings {
 	}
 }
 
+// FindServer returns the live server with that identity (proxy uuid, puid,
+// rid), nil when it is gone: the "reference" of event data.
+func (h *EngineHost) FindServer(proxyUUID, puid, rid int) ServerObj {
+	e := h.eng.Load()
+	if e == nil {
+		return nil
+	}
+	for _, p := range e.Proxies() {
+		if p.UUID() != proxyUUID {
+			continue
+		}
+		if s := p.ServerByID(puid); s != nil && s.RID() == rid && !s.Deleted() {
+			return h.server(s)
+		}
+		return nil
+	}
+	return nil
+}
+
 func (h *EngineHost) server(s *proxy.Server) ServerObj {
 	if s == nil {
 		return nil

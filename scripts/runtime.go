@@ -15,6 +15,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
+	"moonbus/bus"
 	"moonbus/proxy"
 	"moonbus/proxy/sample"
 )
@@ -90,6 +91,13 @@ type Options struct {
 	Threads int
 	// Debug is HAProxy's debug mode (-d): debug-level Lua logs reach stderr.
 	Debug bool
+	// Bus is the event bus core.event_sub and Server:event_sub subscribe
+	// to (the daemon's). Nil gives the runtime a bus of its own (Bus()).
+	Bus *bus.Bus
+	// EventQueueLen bounds each Lua subscription's queue: beyond it the
+	// oldest waiting events are dropped, counted and logged. 0 means
+	// DefaultEventQueueLen.
+	EventQueueLen int
 }
 
 // DefaultOptions returns HAProxy's defaults for the tune.lua.* settings.
@@ -138,6 +146,13 @@ type Runtime struct {
 	pending   []pendingTask
 	crons     []*cronJob
 	scheduler *cronScheduler
+
+	// Event framework (events.go): the bus, whether the runtime owns it,
+	// and the Lua subscriptions not ended yet.
+	bus           *bus.Bus
+	ownBus        bool
+	events        []*eventSub
+	eventsStopped bool
 
 	wg           sync.WaitGroup
 	mailTakeover atomic.Bool
@@ -198,6 +213,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts, host: opts.Host, reg: newRegistry(), pid: os.Getpid(), byG: map[*lua.Global]*State{}, localMaps: sample.NewMaps()}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
+	rt.bus = opts.Bus
 
 	protos := map[string]*lua.FunctionProto{}
 	compile := func(ld Load) (*lua.FunctionProto, error) {
@@ -262,6 +278,9 @@ func New(opts Options) (*Runtime, error) {
 		rt.closeStates()
 		return nil, err
 	}
+	if rt.bus == nil {
+		rt.bus, rt.ownBus = bus.New(bus.Options{History: -1}), true
+	}
 	return rt, nil
 }
 
@@ -305,7 +324,8 @@ func (rt *Runtime) Options() Options { return rt.opts }
 func (rt *Runtime) MailTakeover() bool { return rt.mailTakeover.Load() }
 
 // Start runs the register_init functions (shared state first, then thread
-// states 1..N, each in registration order), then starts the tasks and crons
+// states 1..N, each in registration order), then arms the event
+// subscriptions made so far (body and init) and starts the tasks and crons
 // the scripts registered. ctx bounds the init phase only; background work
 // runs until Close. An init failure is returned and nothing is started.
 func (rt *Runtime) Start(ctx context.Context) error {
@@ -321,8 +341,15 @@ func (rt *Runtime) Start(ctx context.Context) error {
 		}
 	}
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return ErrClosed
+	}
 	rt.started = true
+	rt.mu.Unlock()
+	rt.armEvents()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
 	for _, t := range rt.pending {
 		rt.startTaskLocked(t)
 	}
@@ -339,10 +366,11 @@ func (rt *Runtime) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops crons and tasks (a task blocked in a yielding call is woken, a
-// running one is stopped at its next instruction), closes the sockets the
-// scripts left open, waits for every goroutine the runtime started, then
-// closes the states. It waits for Calls in progress to return.
+// Close ends the event subscriptions, stops crons and tasks (a task blocked
+// in a yielding call is woken, a running one is stopped at its next
+// instruction), closes the sockets the scripts left open, waits for every
+// goroutine the runtime started, then closes the states. It waits for Calls
+// in progress to return.
 func (rt *Runtime) Close() error {
 	rt.mu.Lock()
 	if rt.closed {
@@ -352,6 +380,7 @@ func (rt *Runtime) Close() error {
 	rt.closed = true
 	sched := rt.scheduler
 	rt.mu.Unlock()
+	rt.StopEvents()
 	rt.cancel()
 	if sched != nil {
 		sched.stop()
@@ -359,6 +388,9 @@ func (rt *Runtime) Close() error {
 	rt.conns.closeAll()
 	rt.wg.Wait()
 	rt.closeStates()
+	if rt.ownBus {
+		rt.bus.Close()
+	}
 	return nil
 }
 

@@ -98,7 +98,7 @@ func init() {
 				L.Push(t)
 				return 1
 			}),
-			// TODO(events): "event_sub" is added with the event framework.
+			"event_sub": serverMethod(serverEventSub),
 		},
 		index: serverIndex,
 		meta: map[string]Method{
