@@ -271,6 +271,10 @@ func (t *Txn) applyResponseVerdict(v verdict) {
 	}
 	t.fe.Counters.Dresp.Add(1)
 	switch v.kind {
+	case verdictDone:
+		// The action answered itself (Lua txn:done(reply)); the server's
+		// response is dropped with its connection.
+		t.setTerm('L', 'H')
 	case verdictReturn:
 		t.setTerm('L', 'H')
 		t.status = v.status

@@ -312,11 +312,7 @@ func txnDone(st *State, L *lua.LState) int {
 		if rep, ok := L.Get(2).(*lua.LTable); ok {
 			status, raw := buildReply(L, rep)
 			t.LocalReply(status, raw)
-			if x.dir == sample.DirRequest {
-				res = proxy.ActDone
-			} else {
-				t.CloseClient()
-			}
+			res = proxy.ActDone
 		} else {
 			t.CloseClient()
 		}
