@@ -55,32 +55,40 @@ cfg $HAPROXY_PORT >"$work/haproxy.cfg"
 cfg $MOONBUS_PORT >"$work/moonbus.cfg"
 
 (cd "$root" && go build -o "$work/moonbus" ./cmd/moonbus)
-haproxy -f "$work/haproxy.cfg" -q &
-"$work/moonbus" -q -f "$work/moonbus.cfg" &
+haproxy -f "$work/haproxy.cfg" -q & hpid=$!
+"$work/moonbus" -q -f "$work/moonbus.cfg" & mpid=$!
 sleep 1
 for p in $NGINX_PORT $HAPROXY_PORT $MOONBUS_PORT; do
   curl -fsS "http://127.0.0.1:$p/" >/dev/null || { echo "port $p is not answering" >&2; exit 1; }
 done
 
-run_wrk() { # port -> "rps p99ms"
-  wrk -t1 -c64 -d"${secs}s" --latency "http://127.0.0.1:$1/" | awk '
+cputicks() { awk '{print $14+$15}' /proc/$1/stat; }
+run_wrk() { # port pid -> "rps p99ms cpu_us_per_request"
+  local t1 t2 out
+  t1=$(cputicks $2)
+  out=$(wrk -t1 -c64 -d"${secs}s" --latency "http://127.0.0.1:$1/")
+  t2=$(cputicks $2)
+  echo "$out" | awk -v t1="$t1" -v t2="$t2" -v hz="$(getconf CLK_TCK)" '
     /Requests\/sec/ {rps=$2}
     /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; p99=v}
-    END {printf "%s %s\n", rps, p99}'
+    /requests in/ {n=$1}
+    END {printf "%s %s %.1f\n", rps, p99, (t2-t1)/hz*1e6/n}'
 }
 
 echo "scenario=$scenario rounds=$rounds duration=${secs}s wrk -t1 -c64 (haproxy $(haproxy -v | head -1 | awk '{print $3}'), $(go version | awk '{print $3}'))"
-run_wrk $HAPROXY_PORT >/dev/null  # warm-up
-run_wrk $MOONBUS_PORT >/dev/null
-ratios=() lratios=()
+run_wrk $HAPROXY_PORT $hpid >/dev/null  # warm-up
+run_wrk $MOONBUS_PORT $mpid >/dev/null
+ratios=() lratios=() cratios=()
 for i in $(seq 1 "$rounds"); do
-  read -r hr hl < <(run_wrk $HAPROXY_PORT)
-  read -r mr ml < <(run_wrk $MOONBUS_PORT)
+  read -r hr hl hc < <(run_wrk $HAPROXY_PORT $hpid)
+  read -r mr ml mc < <(run_wrk $MOONBUS_PORT $mpid)
   r=$(awk -v a="$mr" -v b="$hr" 'BEGIN{printf "%.3f", a/b}')
   l=$(awk -v a="$ml" -v b="$hl" 'BEGIN{printf "%.3f", a/b}')
-  ratios+=("$r") lratios+=("$l")
-  printf "round %d: haproxy %8.0f req/s p99 %6.2fms | moonbus %8.0f req/s p99 %6.2fms | ratio %s p99 ratio %s\n" "$i" "$hr" "$hl" "$mr" "$ml" "$r" "$l"
+  c=$(awk -v a="$mc" -v b="$hc" 'BEGIN{printf "%.3f", a/b}')
+  ratios+=("$r") lratios+=("$l") cratios+=("$c")
+  printf "round %d: haproxy %6.0f req/s p99 %6.2fms %5.1fus/req | moonbus %6.0f req/s p99 %6.2fms %5.1fus/req | ratio %s p99 %s cpu %s\n" "$i" "$hr" "$hl" "$hc" "$mr" "$ml" "$mc" "$r" "$l" "$c"
 done
 median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 echo "median throughput ratio (moonbus/haproxy): $(median "${ratios[@]}")"
 echo "median p99 latency ratio (moonbus/haproxy): $(median "${lratios[@]}")"
+echo "median CPU-per-request ratio (moonbus/haproxy, lower is better): $(median "${cratios[@]}")"
