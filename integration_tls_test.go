@@ -17,6 +17,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,5 +143,42 @@ func splitPEM(b []byte) ([]byte, []byte) {
 		} else {
 			key = append(key, enc...)
 		}
+	}
+}
+
+// TestServerSNIExpression: "sni req.hdr(host)" is evaluated per connection;
+// an idle connection negotiated for one name is never reused for another.
+func TestServerSNIExpression(t *testing.T) {
+	var conns sync.Map // remote addr -> SNI of the TLS session
+	bsrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if prev, loaded := conns.LoadOrStore(r.RemoteAddr, r.TLS.ServerName); loaded && prev != r.TLS.ServerName {
+			t.Errorf("connection %s carried SNI %v then %s", r.RemoteAddr, prev, r.TLS.ServerName)
+		}
+		fmt.Fprintf(w, "sni=%s host=%s", r.TLS.ServerName, r.Host)
+	}))
+	bsrv.StartTLS()
+	defer bsrv.Close()
+	d := startDaemon(t, httpDefaults+`
+frontend fe
+    bind 127.0.0.1:0
+    default_backend be
+backend be
+    http-reuse always
+    server s1 `+bsrv.Listener.Addr().String()+` ssl verify none sni req.hdr(host),lower
+`)
+	c := dialRaw(t, d.addr("fe"))
+	defer c.Close()
+	for i, host := range []string{"A.example", "b.example", "a.example", "b.example", "c.example"} {
+		c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		resp, body := c.response("GET")
+		want := "sni=" + strings.ToLower(host) + " host=" + host
+		if resp.StatusCode != 200 || body != want {
+			t.Fatalf("request %d: %d %q, want %q", i, resp.StatusCode, body, want)
+		}
+	}
+	n := 0
+	conns.Range(func(_, _ any) bool { n++; return true })
+	if n != 3 {
+		t.Fatalf("%d backend connections, want 3 (one per name, reused)", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"moonbus/bus"
 	"moonbus/config"
 	"moonbus/healthcheck"
+	"moonbus/proxy/sample"
 )
 
 // Publisher receives the server events of the engine (the bus).
@@ -373,6 +374,12 @@ func (p *Proxy) newServer(name, addr string, params config.ServerParams, id int,
 	s.tlsConf, err = serverTLS(params.SSL, params.Verify, params.CAFile, params.SNI, params.ALPN)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := constSNI(params.SNI); params.SNI != "" && !ok {
+		s.sniExpr, err = sample.Compile(params.SNI, p.e.rules.reg, p.compileCtx(sample.InReqContent|sample.InHTTPReq))
+		if err != nil {
+			return nil, fmt.Errorf("'sni' : %w", err)
+		}
 	}
 	s.health = checkState{configured: params.Check, enabled: params.Check && !dynamic, rise: params.Rise, fall: params.Fall, health: params.Rise}
 	s.agent = checkState{configured: params.AgentCheck, enabled: params.AgentCheck && !dynamic, rise: 1, fall: 1, health: 1}

@@ -162,8 +162,9 @@ func (t *Txn) forcedServer() *Server { return t.rules.forcedServer(t) }
 // connect returns a pooled connection or dials a new one.
 func (t *Txn) connect(srv *Server) (*srvConn, error) {
 	e := t.s.e
+	sni := srv.sniFor(t)
 	if t.effConnMode() == connKeepAlive && !t.req.upgrade {
-		if c := srv.pool.get(); c != nil {
+		if c := srv.idleConn(sni); c != nil {
 			srv.Counters.Reuse.Add(1)
 			t.be.BeCounters.Reuse.Add(1)
 			if t.tConnect < 0 {
@@ -174,7 +175,7 @@ func (t *Txn) connect(srv *Server) (*srvConn, error) {
 		}
 	}
 	start := time.Now()
-	c, err := srv.dial(e.ctx, int(t.s.dst.Port()), t.be.timeoutConnect(), e.bufsize)
+	c, err := srv.dial(e.ctx, int(t.s.dst.Port()), t.be.timeoutConnect(), e.bufsize, sni)
 	if t.tConnect < 0 {
 		t.tConnect = 0
 	}

@@ -115,6 +115,7 @@ type srvConn struct {
 	srv       *Server
 	reused    bool
 	idleSince time.Time
+	sni       string // the SNI sent when the server's sni expression is not constant
 }
 
 func (c *srvConn) close() { _ = c.tc.Conn.Close() }
@@ -140,6 +141,26 @@ func (p *connPool) get() *srvConn {
 	p.idle = p.idle[:n-1]
 	c.reused = true
 	return c
+}
+
+// getSNI returns the most recently parked idle connection that was opened
+// with the given SNI, so that a request never travels on a TLS session
+// negotiated for another name.
+func (p *connPool) getSNI(sni string) *srvConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		c := p.idle[i]
+		if c.sni != sni {
+			continue
+		}
+		copy(p.idle[i:], p.idle[i+1:])
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+		c.reused = true
+		return c
+	}
+	return nil
 }
 
 // put parks a connection for reuse.
@@ -186,8 +207,9 @@ func (p *connPool) numIdle() int {
 }
 
 // dial opens a new connection to s for a client whose destination port is
-// dstPort, honouring timeout connect.
-func (s *Server) dial(ctx context.Context, dstPort int, connectTimeout time.Duration, bufsize int) (*srvConn, error) {
+// dstPort, honouring timeout connect. sni, when not empty, overrides the
+// server name of the TLS handshake (the server's sni expression).
+func (s *Server) dial(ctx context.Context, dstPort int, connectTimeout time.Duration, bufsize int, sni string) (*srvConn, error) {
 	network, address := s.dialAddr(dstPort)
 	d := net.Dialer{Timeout: connectTimeout}
 	if connectTimeout == 0 {
@@ -198,7 +220,12 @@ func (s *Server) dial(ctx context.Context, dstPort int, connectTimeout time.Dura
 		return nil, err
 	}
 	if s.tlsConf != nil {
-		tc := tls.Client(conn, s.tlsConf)
+		conf := s.tlsConf
+		if sni != "" && sni != conf.ServerName {
+			conf = conf.Clone()
+			conf.ServerName = sni
+		}
+		tc := tls.Client(conn, conf)
 		hctx := ctx
 		if connectTimeout > 0 {
 			var cancel context.CancelFunc
@@ -212,10 +239,12 @@ func (s *Server) dial(ctx context.Context, dstPort int, connectTimeout time.Dura
 		conn = tc
 	}
 	t := newTimedConn(conn, s.px.e.clock)
-	return &srvConn{tc: t, br: bufio.NewReaderSize(t, bufsize), bw: bufio.NewWriterSize(t, bufsize), srv: s}, nil
+	return &srvConn{tc: t, br: bufio.NewReaderSize(t, bufsize), bw: bufio.NewWriterSize(t, bufsize), srv: s, sni: sni}, nil
 }
 
-// serverTLS builds the client TLS configuration of a server line.
+// serverTLS builds the client TLS configuration of a server line. A
+// constant sni expression (str(name)) becomes the configured ServerName; any
+// other expression is evaluated per connection (see Server.sniFor).
 func serverTLS(ssl bool, verify, caFile, sni, alpn string) (*tls.Config, error) {
 	if !ssl {
 		return nil, nil

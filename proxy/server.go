@@ -11,6 +11,7 @@ import (
 	"moonbus/bus"
 	"moonbus/config"
 	"moonbus/healthcheck"
+	"moonbus/proxy/sample"
 )
 
 // OpState is a server's operational state (HAProxy's enum srv_state).
@@ -88,6 +89,7 @@ type Server struct {
 	Counters Counters
 
 	tlsConf *tls.Config
+	sniExpr *sample.Expr // a non-constant sni expression, evaluated per connection
 	pool    connPool
 
 	// Writer state, guarded by mu.
@@ -289,4 +291,27 @@ func (s *Server) acquireForced() { s.cur.Add(1) }
 func (s *Server) release() {
 	s.cur.Add(-1)
 	s.px.dequeue(s)
+}
+
+// sniFor evaluates the server's sni expression for a transaction. It returns
+// "" when the server has none (or a constant one) or when the expression
+// yields no string, in which case the configured name applies.
+func (s *Server) sniFor(t *Txn) string {
+	if s.sniExpr == nil || s.tlsConf == nil {
+		return ""
+	}
+	var out sample.Sample
+	if !s.sniExpr.EvalAs(t, sample.Str, &out) {
+		return ""
+	}
+	return string(out.Str)
+}
+
+// idleConn returns a pooled connection usable for a request that would send
+// sni (see sniFor), or nil.
+func (s *Server) idleConn(sni string) *srvConn {
+	if s.sniExpr == nil {
+		return s.pool.get()
+	}
+	return s.pool.getSNI(sni)
 }

@@ -72,7 +72,7 @@ func (s *session) serveTCP() {
 		srv.Counters.Lbtot.Add(1)
 		be.BeCounters.Lbtot.Add(1)
 		start := time.Now()
-		sc, err := srv.dial(e.ctx, int(s.dst.Port()), be.timeoutConnect(), 512)
+		sc, err := srv.dial(e.ctx, int(s.dst.Port()), be.timeoutConnect(), 512, srv.sniFor(t))
 		if t.tConnect < 0 {
 			t.tConnect = 0
 		}
