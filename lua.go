@@ -48,6 +48,9 @@ type LuaCLICommand struct {
 type luaHost struct {
 	rt   *scripts.Runtime
 	host *scripts.EngineHost
+	// prev is the runtime this one replaces on reload: its event
+	// subscriptions end when this one starts (so no handler runs twice).
+	prev *luaHost
 }
 
 // newLua loads the lua-load / lua-load-per-thread files of cfg. It returns a
@@ -63,6 +66,9 @@ func (d *Daemon) newLua(cfg *config.Config) (luaRuntime, *proxy.Extensions, erro
 		opts.Logger = host
 	}
 	opts.Stdout, opts.Stderr, opts.Debug = d.opts.Stdout, d.opts.Stderr, d.opts.Debug
+	// core.event_sub and Server:event_sub subscribe to the daemon's bus,
+	// which exists before the first runtime is built.
+	opts.Bus = d.bus
 	if cfg.Global.Lua.BoolSampleConversion == "" && d.log != nil {
 		d.log.Warn("Lua: 'tune.lua.bool-sample-conversion' is not set: boolean samples reach Lua as integers 0/1 ('pre-3.1-bug'); set it to 'normal' to get Lua booleans.")
 	}
@@ -70,7 +76,9 @@ func (d *Daemon) newLua(cfg *config.Config) (luaRuntime, *proxy.Extensions, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return &luaHost{rt: rt, host: host}, rt.Extensions(), nil
+	// newLua runs from New (d.lua is nil) or from Reload, which holds d.mu.
+	prev, _ := d.lua.(*luaHost)
+	return &luaHost{rt: rt, host: host, prev: prev}, rt.Extensions(), nil
 }
 
 // luaOptions maps the global lua-* and tune.lua.* directives onto the
@@ -115,8 +123,16 @@ func luaOptions(cfg *config.Config) scripts.Options {
 // SetEngine gives the scripts the live engine.
 func (l *luaHost) SetEngine(e *proxy.Engine) { l.rt.SetEngine(e) }
 
-// Start runs the register_init functions, then starts tasks and crons.
-func (l *luaHost) Start(ctx context.Context) error { return l.rt.Start(ctx) }
+// Start ends the event subscriptions of the runtime this one replaces (on
+// reload), then runs the register_init functions, arms the event
+// subscriptions and starts tasks and crons.
+func (l *luaHost) Start(ctx context.Context) error {
+	if l.prev != nil {
+		l.prev.rt.StopEvents()
+		l.prev = nil
+	}
+	return l.rt.Start(ctx)
+}
 
 // Close stops tasks and closes the Lua states.
 func (l *luaHost) Close() { _ = l.rt.Close() }
@@ -145,6 +161,19 @@ func (l *luaHost) CLICommands() []LuaCLICommand {
 		})
 	}
 	return out
+}
+
+// LuaEventStats returns the statistics of the Lua event subscriptions
+// (core.event_sub, Server:event_sub) of the running configuration, nil when
+// no script is loaded.
+func (d *Daemon) LuaEventStats() []scripts.EventStats {
+	d.mu.Lock()
+	l, _ := d.lua.(*luaHost)
+	d.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	return l.rt.EventStats()
 }
 
 // LuaCLICommands returns the runtime API commands the running configuration's
