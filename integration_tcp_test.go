@@ -96,3 +96,85 @@ backend be
 		t.Fatalf("timeout log: %q", l)
 	}
 }
+
+// TestTCPHalfCloseFinTimeouts: once one direction has ended, timeout
+// client-fin / server-fin bound the other one even though timeout client and
+// timeout server are long and data flowed a moment ago.
+func TestTCPHalfCloseFinTimeouts(t *testing.T) {
+	// Each backend connection reports on closed when the proxy closes it.
+	closed := make(chan struct{}, 4)
+	done := make(chan struct{})
+	defer close(done)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l != "close-write\n" {
+					<-done // silent: never reads the FIN, never closes
+					return
+				}
+				io.WriteString(c, "bye\n")
+				c.(*net.TCPConn).CloseWrite() // the server half-closes
+				io.Copy(io.Discard, br)       // and never closes its side
+				closed <- struct{}{}
+			}()
+		}
+	}()
+	d := startDaemon(t, `
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout client-fin 300ms
+    timeout server-fin 300ms
+listen li
+    bind 127.0.0.1:0
+    server s1 `+ln.Addr().String()+`
+`)
+	// client-fin: the server has ended its direction; the client keeps its
+	// own open and is cut after client-fin.
+	c, err := net.Dial("tcp", d.addr("li"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "close-write\n")
+	if b, err := io.ReadAll(c); string(b) != "bye\n" || err != nil {
+		t.Fatalf("client got %q, %v", b, err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client-fin: the session outlived client-fin (still open after 5s)")
+	}
+	// server-fin: the client ends its direction; the silent server is cut
+	// after server-fin and the client sees the end of the stream.
+	c2, err := net.Dial("tcp", d.addr("li"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c2, "stay\n")
+	c2.(*net.TCPConn).CloseWrite()
+	start := time.Now()
+	if _, err := io.ReadAll(c2); err != nil {
+		t.Fatalf("server-fin: the session outlived server-fin: %v after %v", err, time.Since(start))
+	}
+}

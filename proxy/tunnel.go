@@ -36,11 +36,18 @@ func runTunnelGated(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Re
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	wg.Add(2)
+	// finAt[0] bounds reads from the client, finAt[1] reads from the
+	// server, once the opposite direction has ended (client-fin, server-fin).
+	var finAt [2]atomic.Int64
 	abort := func() {
 		_ = cli.Close()
 		_ = srv.Close()
 	}
 	dir := func(dst, src net.Conn, br *bufio.Reader, count *int64, fin time.Duration, fromClient bool) {
+		srcFin, dstFin := &finAt[1], &finAt[0]
+		if fromClient {
+			srcFin, dstFin = &finAt[0], &finAt[1]
+		}
 		defer wg.Done()
 		if !fromClient && gate != nil && !gate() {
 			mu.Lock()
@@ -49,7 +56,7 @@ func runTunnelGated(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Re
 			abort()
 			return
 		}
-		n, err := pipe(dst, src, br, idle, &last)
+		n, err := pipe(dst, src, br, idle, &last, srcFin)
 		atomic.AddInt64(count, n)
 		mu.Lock()
 		if err != nil {
@@ -73,7 +80,9 @@ func runTunnelGated(cli net.Conn, cbr *bufio.Reader, srv net.Conn, sbr *bufio.Re
 			_ = cw.CloseWrite()
 		}
 		if fin > 0 {
-			_ = dst.SetReadDeadline(time.Now().Add(fin))
+			at := time.Now().Add(fin)
+			dstFin.Store(at.UnixNano())
+			_ = dst.SetReadDeadline(at)
 		}
 	}
 	go dir(srv, cli, cbr, &res.up, srvFin, true)
@@ -90,8 +99,9 @@ var (
 
 // pipe copies src to dst until EOF. With an idle timeout, the read deadline
 // is renewed while either direction moves bytes (last holds the time of the
-// last progress of either side).
-func pipe(dst, src net.Conn, br *bufio.Reader, idle time.Duration, last *atomic.Int64) (int64, error) {
+// last progress of either side). fin, once set (unix nanoseconds), is a hard
+// limit: the other direction has ended and src must finish by then.
+func pipe(dst, src net.Conn, br *bufio.Reader, idle time.Duration, last, fin *atomic.Int64) (int64, error) {
 	var total int64
 	if br != nil && br.Buffered() > 0 {
 		b, _ := br.Peek(br.Buffered())
@@ -103,8 +113,18 @@ func pipe(dst, src net.Conn, br *bufio.Reader, idle time.Duration, last *atomic.
 		}
 	}
 	for {
-		if idle > 0 {
+		f := fin.Load()
+		if f != 0 {
+			at := time.Unix(0, f)
+			if idle > 0 && time.Now().Add(idle).Before(at) {
+				at = time.Now().Add(idle)
+			}
+			_ = src.SetReadDeadline(at)
+		} else if idle > 0 {
 			_ = src.SetReadDeadline(time.Now().Add(idle))
+		}
+		if fin.Load() != f {
+			continue // the other direction ended meanwhile: apply its limit
 		}
 		n, err := io.Copy(dst, src)
 		total += n
@@ -114,8 +134,11 @@ func pipe(dst, src net.Conn, br *bufio.Reader, idle time.Duration, last *atomic.
 		if err == nil {
 			return total, nil // EOF
 		}
-		if isTimeout(err) && idle > 0 {
-			if time.Since(time.Unix(0, last.Load())) < idle {
+		if isTimeout(err) && (idle > 0 || fin.Load() != 0) {
+			if f := fin.Load(); f != 0 && time.Now().UnixNano() >= f {
+				return total, errTunnelIdle
+			}
+			if idle > 0 && time.Since(time.Unix(0, last.Load())) < idle {
 				continue
 			}
 			return total, errTunnelIdle
