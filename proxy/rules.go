@@ -25,7 +25,8 @@ const (
 	verdictReject // close without a response
 	verdictTarpit
 	verdictService
-	verdictDone // processing ended (a Lua action answered itself)
+	verdictDone  // processing ended (a Lua action answered itself)
+	verdictError // the request failed (body wait expired, client gone); status 0: no response
 )
 
 // verdict is what a rule set decided.

@@ -102,7 +102,13 @@ func (r *txnRules) tcpContent(t *Txn, p *Proxy) verdict {
 func (r *txnRules) httpRequest(t *Txn, p *Proxy) verdict {
 	r.dir = sample.DirRequest
 	if p.rules.bufferReq && r.body == nil {
-		t.bufferBody()
+		var deadline time.Time
+		if hr := t.fe.timeouts.HTTPRequest; hr > 0 {
+			deadline = t.tReq.Add(hr)
+		}
+		if v := t.bufferBody(deadline, 0); v.final() {
+			return v
+		}
 	}
 	if len(p.rules.tcpContent) > 0 && p.mode == ModeHTTP {
 		if v := r.tcpContent(t, p); v.final() {
@@ -182,6 +188,14 @@ func (t *Txn) applyVerdict(v verdict) {
 			t.writeLocal(v.raw)
 			return
 		}
+		t.sendError(v.status)
+	case verdictError:
+		t.fe.Counters.Ereq.Add(1)
+		if v.status == 0 {
+			t.closeCli = true
+			return
+		}
+		t.countStatus(v.status)
 		t.sendError(v.status)
 	case verdictTarpit:
 		t.setTerm('P', 'T')
@@ -339,30 +353,99 @@ type builtinService struct {
 // builtinServices holds the built-in services, filled by their files' init.
 var builtinServices = map[string]builtinService{}
 
-// bufferBody reads a request body of known length into the client buffer
-// (option http-buffer-request) so req.body can see it; the body is still
-// forwarded from the buffer afterwards.
-func (t *Txn) bufferBody() {
+// bufferBody waits until the request body is in the client buffer (option
+// http-buffer-request, wait-for-body) so that req.body can see it; the body
+// is still forwarded from the buffer afterwards. The wait ends with the whole
+// body, atLeast bytes of it (when > 0), or a full buffer, whichever comes
+// first. Past deadline (zero: only timeout client applies) the request is
+// answered 408; a client that goes away ends it without a response.
+func (t *Txn) bufferBody(deadline time.Time, atLeast int64) verdict {
 	r := &t.req
-	if r.contentLength <= 0 || r.contentLength > int64(t.s.br.Size()) {
-		t.rules.body = []byte{}
-		return
+	t.rules.body = []byte{}
+	if !r.chunked && r.contentLength <= 0 {
+		return verdict{}
 	}
 	if r.expect100 {
 		// The client waits for "100 Continue" before sending the body.
 		if writeContinue(t.s.bw) != nil {
-			t.rules.body = []byte{}
-			return
+			return verdict{}
 		}
 		r.expect100 = false
 		r.DelHeader("expect")
 	}
-	b, err := t.s.br.Peek(int(r.contentLength))
-	if err != nil {
-		t.rules.body = []byte{}
-		return
+	br := t.s.br
+	if !deadline.IsZero() {
+		t.s.conn.setReadDeadline(deadline)
+		defer t.s.conn.setTimeouts(t.fe.timeouts.Client, t.fe.timeouts.Client)
 	}
-	t.rules.body = b
+	for {
+		raw, _ := br.Peek(br.Buffered())
+		var done bool
+		if r.chunked {
+			var bad bool
+			t.rules.body, done, bad = decodeChunks(t.rules.body[:0], raw)
+			done = done || bad // a malformed body is reported by the forwarding
+		} else {
+			if int64(len(raw)) >= r.contentLength {
+				raw = raw[:r.contentLength]
+				done = true
+			}
+			t.rules.body = raw
+		}
+		if done || (atLeast > 0 && int64(len(t.rules.body)) >= atLeast) || len(raw) >= br.Size() {
+			if !r.chunked {
+				// A copy: the buffer is reused once the body is forwarded
+				// and req.body may still be read at log time.
+				t.rules.body = append([]byte(nil), t.rules.body...)
+			}
+			return verdict{}
+		}
+		if _, err := br.Peek(len(raw) + 1); err != nil { // wait for more
+			if isTimeout(err) {
+				t.setTerm('c', 'R')
+				return verdict{kind: verdictError, status: 408}
+			}
+			t.setTerm('C', 'R')
+			return verdict{kind: verdictError}
+		}
+	}
+}
+
+// decodeChunks appends to dst the data of the chunked body at the start of
+// raw. done reports that the last chunk was seen; bad a framing error.
+func decodeChunks(dst, raw []byte) (out []byte, done, bad bool) {
+	for {
+		nl := bytes.IndexByte(raw, '\n')
+		if nl < 0 {
+			return dst, false, false
+		}
+		line := raw[:nl]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		size, err := parseChunkSize(line)
+		if err != nil {
+			return dst, false, true
+		}
+		raw = raw[nl+1:]
+		if size == 0 {
+			return dst, true, false
+		}
+		if int64(len(raw)) < size+2 {
+			if int64(len(raw)) > size {
+				raw = raw[:size]
+			}
+			return append(dst, raw...), false, false
+		}
+		dst = append(dst, raw[:size]...)
+		if raw[size] == '\r' && raw[size+1] == '\n' {
+			raw = raw[size+2:]
+		} else if raw[size] == '\n' {
+			raw = raw[size+1:]
+		} else {
+			return dst, false, true
+		}
+	}
 }
 
 // bytesReader returns an io.Reader over b.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"moonbus/config"
 	"moonbus/proxy/sample"
@@ -490,13 +491,25 @@ func (p *Proxy) parseWaitForBody(w []string) (actionFunc, error) {
 	if len(w) < 2 || w[0] != "time" {
 		return nil, fmt.Errorf("expects 'time <time> [at-least <bytes>]'")
 	}
-	if _, err := config.ParseTime(w[1]); err != nil {
+	limit, err := config.ParseTime(w[1])
+	if err != nil {
 		return nil, err
 	}
-	return func(t *Txn) verdict {
-		if t.rules.body == nil {
-			t.bufferBody()
+	var atLeast int64
+	switch {
+	case len(w) == 4 && w[2] == "at-least":
+		n, err := config.ParseSize(w[3])
+		if err != nil {
+			return nil, fmt.Errorf("at-least: %w", err)
 		}
-		return verdict{}
+		atLeast = n
+	case len(w) != 2:
+		return nil, fmt.Errorf("expects 'time <time> [at-least <bytes>]'")
+	}
+	return func(t *Txn) verdict {
+		if t.rules.body != nil {
+			return verdict{}
+		}
+		return t.bufferBody(time.Now().Add(limit), atLeast)
 	}, nil
 }
