@@ -34,8 +34,9 @@ import (
 // X-Backend: echo response header). In the .cfg, @BACKEND@ is replaced by
 // that address.
 
-// startEngineRuntime builds the runtime and the engine for a test file.
-func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool) (*Runtime, *recLogger, *proxy.Engine) {
+// startEngineRuntime builds the runtime and the engine for a test file;
+// mods adjust the runtime options.
+func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool, mods ...func(*Options)) (*Runtime, *recLogger, *proxy.Engine) {
 	t.Helper()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -72,6 +73,9 @@ func startEngineRuntime(t testing.TB, luaFile, cfgText string, perThread bool) (
 	opts.Host = host
 	opts.Loads = []Load{{File: luaFile, Pos: "test.cfg:1", PerThread: perThread}}
 	opts.BoolSampleConversion = "normal"
+	for _, m := range mods {
+		m(&opts)
+	}
 	rt, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
