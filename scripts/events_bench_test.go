@@ -243,4 +243,3 @@ func loggedDrops(l *recLogger) uint64 {
 	}
 	return sum
 }
-
