@@ -5,8 +5,9 @@
 // request path (core, Socket, HTTPClient, Queue, Concat, Regex, Proxy, Server,
 // Listener, act), the Lua 5.3 shims a 5.1 interpreter needs, the registry of
 // what scripts register (fetches, converters, actions, services, CLI commands,
-// filters), and the tasks and crons scripts start (core.register_task,
-// core.register_cron). The API is written against the Host, ProxyObj,
+// filters), the tasks and crons scripts start (core.register_task,
+// core.register_cron), and the event framework (core.event_sub,
+// Server:event_sub over the bus, events.go). The API is written against the Host, ProxyObj,
 // ServerObj and ListenerObj interfaces (host.go); EngineHost implements
 // them over a live proxy.Engine, and the request-path classes (TXN,
 // Fetches, Converters, HTTP, Reply, Channel, AppletHTTP, AppletTCP, Map,
@@ -17,13 +18,15 @@
 //
 //	host := scripts.NewEngineHost(cfg, version, releaseDate)
 //	opts.Host = host                 // (and opts.Logger = host for global loggers)
+//	opts.Bus = daemonBus             // core.event_sub subscribes there (nil: a bus of its own)
 //	rt, err := scripts.New(opts)     // loads every file in body context
 //	ext := rt.Extensions()           // lua.<name> fetches, converters, actions, services
 //	eng, err := proxy.New(cfg, proxy.Options{Extensions: ext})
 //	rt.SetEngine(eng)                // Lua now sees the live proxies
-//	err = rt.Start(ctx)              // register_init functions, then tasks and crons
+//	err = rt.Start(ctx)              // register_init functions, event subscriptions, tasks, crons
 //	rt.RunCLI(ctx, rt.Registry().CLI[words], args, payload, w) // core.register_cli
-//	rt.Close()                       // stops tasks and crons, closes the states
+//	prev.StopEvents()                // on reload: the old runtime's handlers stop
+//	rt.Close()                       // ends subscriptions, stops tasks and crons, closes the states
 //
 // Every Lua call of one transaction runs in the same state (a per-thread
 // state is picked round-robin per transaction), so txn:get_priv sees what
@@ -50,6 +53,25 @@
 // keeps serving other entries. gopher-lua has no instruction hook, so
 // tune.lua.forced-yield has no effect: a CPU loop that never blocks holds its
 // state until burst-timeout stops it.
+//
+// # Events (core.event_sub, Server:event_sub)
+//
+// Each Lua subscription is a DropOldest subscription of the bus (global, or
+// bound to one server by proxy uuid, puid and rid). Its handler runs on the
+// bus's delivery goroutine of that subscription: one Call in event context
+// per event, in publish order, on the subscribing state; the callback gets
+// (event, data, sub, when) with data built from the published event (a
+// publish-time snapshot) and data.reference looked up on the live host at
+// delivery (nil once the server is gone, always nil for SERVER_DEL).
+// Families: SERVER and BACKEND (ours; data proxy_name, proxy_uuid, active,
+// backup, reference = the Proxy). Subscriptions made in body or init are
+// armed by Start; with lua-load-per-thread only thread 1 subscribes there.
+// Errors are logged as "Lua event_hdl: ..." and the subscription stays.
+// A slow handler keeps receiving every event in order; at SlowEventBacklog
+// waiting events a warning is logged, and beyond Options.EventQueueLen
+// (DefaultEventQueueLen) the oldest are dropped, counted (EventStats, bus
+// counters) and logged. Names HAProxy knows but Moonbus never publishes
+// (PAT_REF*, ACME*, SERVER_NAME) are accepted and stay silent.
 //
 // # Calling registered functions (for the request path)
 //
@@ -123,15 +145,16 @@
 //
 // # Lock order
 //
-// State lock → Runtime.mu (register_task/register_cron take Runtime.mu while
-// Lua runs). Nothing takes a State lock while holding Runtime.mu. Queue state
-// is only touched under the State lock.
+// State lock → Runtime.mu (register_task/register_cron/event_sub take
+// Runtime.mu while Lua runs). Nothing takes a State lock while holding
+// Runtime.mu. Queue state is only touched under the State lock. An event
+// subscription's own lock is taken before the bus's (Subscribe, Unsub) and
+// never while Runtime.mu is held; no bus lock is held while Lua runs.
 //
 // # Not implemented here
 //
 // HTTPMessage, CertCache, filters at run time (register_filter only
-// records), and the event framework (core.event_sub, Server:event_sub,
-// Patref:event_sub). Patref:is_map() tells maps by their values (an empty
+// records), and Patref:event_sub (PAT_REF events). Patref:is_map() tells maps by their values (an empty
 // map file reads as an ACL file). Lua-defined fetches and converters are not methods of
 // txn.f / txn.c (calling one would re-enter the running state). Actions
 // registered for several rule sets may block even in http-after-response
