@@ -210,3 +210,21 @@ function TestUnsubInsideHandler(t)
   csub:unsub()
   if n ~= 1 then t:error("unsubscribed handler ran", n, "times") end
 end
+
+function TestGetMailersFromConfig(t)
+  local m = core.backends.mailed:get_mailers()
+  if m == nil then t:fatal("no mailers") end
+  if m.track_server_health ~= true or m.log_level ~= 5 or m.mailservers_timeout ~= 7000 then
+    t:error("track/level/timeout", m.track_server_health, m.log_level, m.mailservers_timeout)
+  end
+  if m.smtp_hostname ~= "lb1.example.com" or m.smtp_from ~= "lb@example.com" or m.smtp_to ~= "ops@example.com" then
+    t:error("smtp", m.smtp_hostname, m.smtp_from, m.smtp_to)
+  end
+  if m.mailservers.m1 ~= "127.0.0.1:2525" or m.mailservers.m2 ~= "::1:2526" then
+    t:error("mailservers", m.mailservers.m1, m.mailservers.m2)
+  end
+  -- Without "to" HAProxy drops the email-alert settings: no value.
+  if select("#", core.backends.half_mailed:get_mailers()) ~= 0 then t:error("incomplete email-alert must return nothing") end
+  local d = core.backends.be:get_mailers()
+  if d ~= nil then t:error("no email-alert") end
+end
