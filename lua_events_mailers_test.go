@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -107,6 +108,24 @@ func (s *evSMTP) all() []evMail {
 }
 
 func TestLuaMailersExample(t *testing.T) {
+	t.Run("use_native_mailers_config", func(t *testing.T) { testLuaMailers(t, "") })
+	// The 2.8-era script called core.disable_legacy_mailers() instead.
+	t.Run("disable_legacy_mailers", func(t *testing.T) {
+		b, err := os.ReadFile("deploy/examples/mailers/mailers.lua")
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := strings.Replace(string(b), "\ncore.use_native_mailers_config()\n", "\ncore.disable_legacy_mailers()\n", 1)
+		if src == string(b) {
+			t.Fatal("the example no longer calls core.use_native_mailers_config()")
+		}
+		testLuaMailers(t, writeLua(t, "mailers28.lua", src))
+	})
+}
+
+// testLuaMailers runs the mailers example, with another script when lua is
+// not empty.
+func testLuaMailers(t *testing.T, lua string) {
 	smtpd := startEvSMTP(t)
 	var sick atomic.Bool
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +138,9 @@ func TestLuaMailersExample(t *testing.T) {
 	text = strings.ReplaceAll(text, "127.0.0.1:"+ports["2525"], smtpd.addr)
 	text = strings.Replace(text, "server app1 127.0.0.1:"+ports["8081"]+" check", "server app1 "+hostOf(app)+" check inter 50ms rise 2 fall 2", 1)
 	text = strings.Replace(text, "email-alert level notice", "email-alert level info", 1)
+	if lua != "" {
+		text = strings.Replace(text, "lua-load deploy/examples/mailers/mailers.lua", "lua-load "+lua, 1)
+	}
 	d := startLuaDaemon(t, text, false)
 	admin := "127.0.0.1:" + ports["9999"]
 	app1 := d.Engine().Proxy("app").Server("app1")
