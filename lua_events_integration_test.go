@@ -307,6 +307,10 @@ backend chk
 	expectLines(t, "del (added)", h.next("added", 1), del)
 	expectLines(t, "del (global)", h.next("g", 1), del)
 
+	// An address change: SERVER_INETADDR with the common fields only.
+	h.do("set server be/s2 addr 127.0.0.2 port 8080")
+	expectLines(t, "inetaddr (global)", h.next("g", 1), plain("SERVER_INETADDR", s2))
+
 	// unsub() from another context (a CLI command): the per-server
 	// subscription stops, the global one goes on.
 	if out := h.do("luaev unsub s1"); out != "unsubscribed s1\n\n" {
