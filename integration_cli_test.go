@@ -82,3 +82,64 @@ backend be
 		t.Fatalf("Execute: %q %v", sb.String(), err)
 	}
 }
+
+// TestForceHealthWithoutChecks: "set server health" stops and starts a
+// server that has no health check, as HAProxy does; traffic follows, and
+// "disable health" returns it to the unchecked (UP) state.
+func TestForceHealthWithoutChecks(t *testing.T) {
+	mk := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+	}
+	a, b := mk("a"), mk("b")
+	defer a.Close()
+	defer b.Close()
+	d := startDaemon(t, `
+global
+    stats socket ipv4@127.0.0.1:0 level admin
+`+httpDefaults+`
+frontend fe
+    bind 127.0.0.1:0
+    default_backend be
+backend be
+    server a `+hostOf(a)+`
+    server b `+hostOf(b)+`
+`)
+	admin := d.CLIAddrs()[0]
+	status := func(srv string) string {
+		for _, l := range strings.Split(cli(t, "tcp", admin, "show stat"), "\n") {
+			if f := strings.Split(l, ","); len(f) > 17 && f[0] == "be" && f[1] == srv {
+				return f[17]
+			}
+		}
+		return "?"
+	}
+	served := func() map[string]int {
+		m := map[string]int{}
+		for i := 0; i < 6; i++ {
+			_, body := get(t, d.addr("fe"), "/")
+			m[body]++
+		}
+		return m
+	}
+	if got := cli(t, "tcp", admin, "set server be/a health down"); got != "\n" {
+		t.Fatalf("set server health down: %q", got)
+	}
+	if st := status("a"); st != "DOWN" {
+		t.Fatalf("status after health down: %q, want DOWN", st)
+	}
+	if m := served(); m["a"] != 0 || m["b"] != 6 {
+		t.Fatalf("traffic with a forced down: %v", m)
+	}
+	cli(t, "tcp", admin, "set server be/a health up")
+	if st := status("a"); st != "no check" {
+		t.Fatalf("status after health up: %q, want no check", st)
+	}
+	if m := served(); m["a"] != 3 || m["b"] != 3 {
+		t.Fatalf("traffic after health up: %v", m)
+	}
+	cli(t, "tcp", admin, "set server be/a health down")
+	cli(t, "tcp", admin, "disable health be/a")
+	if st := status("a"); st != "no check" {
+		t.Fatalf("status after disable health: %q, want no check", st)
+	}
+}

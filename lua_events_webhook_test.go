@@ -176,10 +176,8 @@ func TestLuaSeedWebhookBasic(t *testing.T) {
 }
 
 // TestLuaSeedWebhookWithoutChecks runs the article's steps on servers
-// without health checks, as the article's configuration has them. HAProxy
-// forces the health of such servers too; the proxy currently ignores "set
-// server health" on them (Server.ForceHealth only moves the check counter),
-// so the test skips itself until that is fixed.
+// without health checks, as the article's configuration has them: HAProxy
+// forces the health of such servers too.
 func TestLuaSeedWebhookWithoutChecks(t *testing.T) {
 	hook := startEvHook(t)
 	t.Setenv("DEMO_WEBHOOK_URL", hook.srv.URL+"/hook")
@@ -189,7 +187,7 @@ func TestLuaSeedWebhookWithoutChecks(t *testing.T) {
 	admin := "127.0.0.1:" + ports["9999"]
 	cli(t, "tcp", admin, "set server test/webserver1 health down")
 	if d.Engine().Proxy("test").Server("webserver1").Op().String() != "STOPPED" {
-		t.Skip("proxy: 'set server health down' is ignored on a server without checks (HAProxy stops it)")
+		t.Fatal("'set server health down' did not stop a server without checks")
 	}
 	waitHandled(t, d, "test/webserver1", 1)
 	cli(t, "tcp", admin, "set server test/webserver2 state maint")

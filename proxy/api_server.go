@@ -79,14 +79,14 @@ func (s *Server) EnableHealth(cause string) error {
 	if !s.health.configured {
 		return ErrHealthNotConfigured
 	}
-	s.update(change{cause: cause, mut: func(s *Server) { s.health.enabled = true }})
+	s.update(change{cause: cause, mut: func(s *Server) { s.health.enabled, s.health.forced = true, false }})
 	return nil
 }
 
 // DisableHealth implements "disable health": the check result is ignored
 // and the server counts as UP unless its agent says otherwise.
 func (s *Server) DisableHealth(cause string) {
-	s.update(change{cause: cause, mut: func(s *Server) { s.health.enabled = false }})
+	s.update(change{cause: cause, mut: func(s *Server) { s.health.enabled, s.health.forced = false, false }})
 }
 
 // EnableAgent implements "enable agent".

@@ -132,6 +132,10 @@ type checkState struct {
 	health     int
 	rise, fall int
 	stopping   bool // last result was CONDPASS (NOLB)
+	// forced: "set server health" while no check runs; the forced health
+	// then decides the state (HAProxy stops a server without checks too)
+	// until checks are enabled or disabled again.
+	forced bool
 }
 
 func (c *checkState) up() bool { return !c.configured || !c.enabled || c.health >= c.rise }

@@ -45,7 +45,7 @@ func (s *Server) desiredOp(old OpState, adm bus.AdminFlags) OpState {
 		case Stopping:
 			stopping = true
 		}
-	} else if s.health.configured && s.health.enabled {
+	} else if (s.health.configured && s.health.enabled) || s.health.forced {
 		if s.health.health < s.health.rise {
 			return Stopped
 		}
@@ -489,6 +489,7 @@ func (s *Server) SetMaxconn(n int) {
 func (s *Server) ForceHealth(state string, cause string) {
 	s.update(change{cause: cause, mut: func(s *Server) {
 		h := &s.health
+		h.forced = !(h.configured && h.enabled)
 		switch state {
 		case "up":
 			h.health = h.rise + h.fall - 1
