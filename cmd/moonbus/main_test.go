@@ -63,3 +63,23 @@ func TestNoConfig(t *testing.T) {
 		t.Fatal("exit 0 without -f")
 	}
 }
+
+// TestCheckBadCronSpec: -c loads the Lua scripts, so a bad
+// core.register_cron spec fails the check and the message names it.
+func TestCheckBadCronSpec(t *testing.T) {
+	dir := t.TempDir()
+	lua := filepath.Join(dir, "tasks.lua")
+	if err := os.WriteFile(lua, []byte("core.register_cron(\"*/5 * * *\", function() end)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := writeCfg(t, "global\n    lua-load "+lua+"\ndefaults\n    mode http\nbackend be\n    server s1 127.0.0.1:80\n")
+	var out, errb bytes.Buffer
+	if code := run([]string{"-c", "-f", p}, &out, &errb); code == 0 {
+		t.Fatalf("exit 0 for a bad cron spec\n%s%s", out.String(), errb.String())
+	}
+	for _, want := range []string{"[ALERT]", p + ":2", "*/5 * * *"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Fatalf("stderr does not name %q:\n%s", want, errb.String())
+		}
+	}
+}
