@@ -231,7 +231,7 @@ func (c *Checker) onError() bool {
 	// Bring the next check forward to fastinter if that is sooner.
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.iv.FastInter > 0 && !c.running && !c.paused && !c.removed && c.timer != nil && c.startedLocked() {
+	if c.iv.FastInter > 0 && !c.running && !c.paused && !c.removed && !c.due.IsZero() && c.startedLocked() {
 		d := c.health.Interval(c.iv, c.forceFast)
 		if time.Now().Add(d).Before(c.due) {
 			c.scheduleLocked(d)

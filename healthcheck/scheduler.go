@@ -87,14 +87,17 @@ type SchedulerOptions struct {
 	Logf func(format string, args ...any)
 }
 
-// Scheduler runs the Checkers of one daemon instance. Each Checker owns a
-// runtime timer; a probe runs on its own goroutine when the timer fires, and
-// the next timer is armed only once that probe and its report are done, so
-// there is at most one probe in flight per Checker and no goroutine sleeps
-// between checks (10,000 Checkers idle cost 0 goroutines). Timer deadlines
-// are rounded up to the millisecond so that checks due together are woken
-// together. Lock order: Scheduler.mu, then Checker.reportMu, then
-// Checker.mu; Checker methods never take Scheduler.mu while holding their own.
+// Scheduler runs the Checkers of one daemon instance. One check loop
+// goroutine (loop.go) keeps the Checkers in a due queue and sleeps until the
+// earliest one is due (due times are rounded up to the millisecond so that
+// checks due together are started together). It runs plain TCP connect
+// checks itself, without blocking, and starts every other probe on a
+// goroutine of its own. A Checker is queued again only once its probe and
+// report are done, so there is at most one probe in flight per Checker, and
+// no goroutine sleeps between checks (10,000 idle Checkers cost one
+// goroutine). Lock order: Scheduler.mu, then Checker.reportMu, then
+// Checker.mu, then Scheduler.qmu; Checker methods never take Scheduler.mu
+// while holding their own.
 type Scheduler struct {
 	opts SchedulerOptions
 
@@ -105,6 +108,11 @@ type Scheduler struct {
 	cancel   context.CancelFunc
 	checkers []*Checker
 	wg       sync.WaitGroup
+
+	qmu        sync.Mutex // guards q, sleepUntil, poll and every Checker.qidx
+	q          dueQueue
+	sleepUntil int64  // the loop sleeps until then (0: it is awake)
+	poll       poller // the loop's poller, for wake-ups; nil when no loop runs
 }
 
 // NewScheduler returns a stopped scheduler.
@@ -142,7 +150,9 @@ func (s *Scheduler) Add(t Target, cfg Config) (*Checker, error) {
 		iv:     Intervals{Inter: cfg.Inter, FastInter: cfg.FastInter, DownInter: cfg.DownInter},
 		health: NewHealth(cfg.Rise, cfg.Fall, cfg.InitState),
 		last:   Result{Status: StatusInit, Duration: -1},
+		qidx:   -1,
 	}
+	c.att.fd = -1
 	if cfg.Kind == KindAgent {
 		c.health.Cur = c.health.Max()
 	}
@@ -171,6 +181,13 @@ func (s *Scheduler) Start(ctx context.Context) {
 	}
 	s.started.Store(true)
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	l := &checkLoop{s: s, p: newPoller()}
+	s.qmu.Lock()
+	s.poll = l.p
+	s.sleepUntil = 0
+	s.qmu.Unlock()
+	s.wg.Add(1)
+	go l.run()
 	context.AfterFunc(s.ctx, s.halt)
 	minInter := time.Duration(0)
 	for _, c := range s.checkers {
@@ -188,19 +205,16 @@ func (s *Scheduler) Start(ctx context.Context) {
 	}
 }
 
-// halt marks the scheduler closed and stops every timer.
+// halt marks the scheduler closed and makes the check loop return.
 func (s *Scheduler) halt() {
 	s.mu.Lock()
 	s.closed.Store(true)
-	list := append([]*Checker(nil), s.checkers...)
 	s.mu.Unlock()
-	for _, c := range list {
-		c.mu.Lock()
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		c.mu.Unlock()
+	s.qmu.Lock()
+	if s.poll != nil {
+		s.poll.wake()
 	}
+	s.qmu.Unlock()
 }
 
 // Stop stops all checks and waits until running probes and reports have
@@ -279,7 +293,8 @@ type Checker struct {
 	reportMu sync.Mutex
 
 	mu          sync.Mutex
-	timer       *time.Timer
+	qidx        int         // index in s.q, -1 when not queued; under s.qmu
+	att         connAttempt // the loop's connect attempt; owned by the loop
 	due         time.Time
 	health      Health
 	last        Result
@@ -335,8 +350,8 @@ func (c *Checker) Pause() {
 	defer c.mu.Unlock()
 	c.paused = true
 	c.gen++
-	if c.timer != nil {
-		c.timer.Stop()
+	if !c.running { // a running check's queue entry is its connect deadline
+		c.s.dequeue(c)
 	}
 }
 
@@ -367,8 +382,8 @@ func (c *Checker) Remove() {
 	c.mu.Lock()
 	c.removed = true
 	c.gen++
-	if c.timer != nil {
-		c.timer.Stop()
+	if !c.running {
+		c.s.dequeue(c)
 	}
 	c.mu.Unlock()
 	c.s.remove(c)
@@ -397,7 +412,8 @@ func (c *Checker) nextIntervalLocked() time.Duration {
 	return c.s.jitter(c.health.Interval(c.iv, c.forceFast))
 }
 
-// scheduleLocked arms the timer d from now, rounded up to the millisecond.
+// scheduleLocked queues the next check d from now, rounded up to the
+// millisecond.
 func (c *Checker) scheduleLocked(d time.Duration) {
 	now := time.Now()
 	due := now.Add(d).Truncate(time.Millisecond).Add(time.Millisecond)
@@ -405,45 +421,50 @@ func (c *Checker) scheduleLocked(d time.Duration) {
 		due = now
 	}
 	c.due = due
-	if c.timer == nil {
-		c.timer = time.AfterFunc(due.Sub(now), c.fire)
-		return
-	}
-	c.timer.Reset(due.Sub(now))
+	c.s.enqueue(c, due.UnixNano())
 }
 
-// fire runs one probe; it is the timer callback.
-func (c *Checker) fire() {
-	s := c.s
-	if !s.enter() {
-		return
-	}
-	defer s.wg.Done()
+// begin marks a probe in flight; ok is false when the check must not run
+// (paused, removed, or a probe already in flight).
+func (c *Checker) begin() (gen uint64, up, ok bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.removed || c.paused || c.running {
-		c.mu.Unlock()
-		return
+		return 0, false, false
 	}
 	c.running = true
 	c.forceFast = false
-	gen := c.gen
-	up := c.health.IsUp()
-	c.mu.Unlock()
+	return c.gen, c.health.IsUp(), true
+}
 
-	ctx := s.context()
+// stopRunning ends a probe whose result is dropped (scheduler stopping).
+func (c *Checker) stopRunning() {
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+}
+
+// run runs a probe begun by begin on the calling goroutine, then completes
+// it.
+func (c *Checker) run(gen uint64, up bool) {
+	ctx := c.s.context()
 	res, reply, ok := c.probe(ctx, up)
-	if ctx.Err() != nil {
-		c.mu.Lock()
-		c.running = false
-		c.mu.Unlock()
+	if ctx.Err() != nil || !ok {
+		c.stopRunning()
 		return
 	}
+	c.complete(gen, res, reply)
+}
 
+// complete applies a probe's result (unless the Checker was paused,
+// removed or forced since the probe began), reports it and queues the next
+// check.
+func (c *Checker) complete(gen uint64, res Result, reply *AgentReply) {
 	c.reportMu.Lock()
 	c.mu.Lock()
 	var rep Report
 	send := false
-	if ok && gen == c.gen && !c.paused && !c.removed {
+	if gen == c.gen && !c.paused && !c.removed {
 		rep = c.applyLocked(res, reply)
 		send = true
 	}
@@ -452,10 +473,40 @@ func (c *Checker) fire() {
 		c.report(rep)
 	}
 	c.reportMu.Unlock()
+	c.rescheduleAfterProbe()
+}
 
+// completeQuiet is complete for a result that changes nothing (same status
+// as the last one, health counter unmoved): the steady state, cheap enough
+// to report on the check loop. It returns false, having done nothing, for
+// any other result, or when a report of this Checker is in progress.
+func (c *Checker) completeQuiet(gen uint64, res Result) bool {
+	if !c.reportMu.TryLock() {
+		return false
+	}
+	c.mu.Lock()
+	if gen == c.gen && !c.paused && !c.removed {
+		if _, _, moved := c.health.Apply(res, c.cfg.Kind == KindAgent); moved || res.Status != c.last.Status || !c.checked {
+			c.mu.Unlock()
+			c.reportMu.Unlock()
+			return false
+		}
+		rep := c.applyLocked(res, nil)
+		c.mu.Unlock()
+		c.report(rep)
+	} else {
+		c.mu.Unlock()
+	}
+	c.reportMu.Unlock()
+	c.rescheduleAfterProbe()
+	return true
+}
+
+// rescheduleAfterProbe ends the probe in flight and queues the next one.
+func (c *Checker) rescheduleAfterProbe() {
 	c.mu.Lock()
 	c.running = false
-	if !c.removed && !c.paused {
+	if !c.removed && !c.paused && !c.s.closed.Load() {
 		c.scheduleLocked(c.nextIntervalLocked())
 	}
 	c.mu.Unlock()

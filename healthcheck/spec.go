@@ -97,6 +97,43 @@ func (s *Spec) run(ctx context.Context, serverAddr string, up bool) Result {
 	return res
 }
 
+// quickState is how a check started on the check loop went.
+type quickState uint8
+
+const (
+	quickNo      quickState = iota // not a plain connect to an IP: run Probe on a goroutine
+	quickDone                      // finished at once: the result is in the attempt
+	quickPending                   // connecting: wait for the attempt's socket
+)
+
+// quick reports whether the check is a plain TCP connect check, which the
+// check loop runs itself.
+func (s *Spec) quick() bool {
+	return (s.Rules == nil || s.Rules.plainConnect()) && !s.SSL && s.SendProxy == 0
+}
+
+// startConnect starts a quick check of the server at serverAddr into a
+// without blocking. With quickDone, a.res holds the result (its duration
+// included).
+func (s *Spec) startConnect(serverAddr string, a *connAttempt) quickState {
+	a.start = time.Now()
+	a.fd = -1
+	addr, err := checkAddr(serverAddr, s.Addr, s.Port)
+	if err == nil && portMissing(addr) {
+		err = errNoPort
+	}
+	if err != nil {
+		a.res = Result{Status: StatusSockErr, Info: err.Error(), Duration: time.Since(a.start)}
+		return quickDone
+	}
+	a.deadline, _ = checkDeadlines(a.start, s.Inter, s.ConnectTimeout, s.CheckTimeout)
+	st := a.begin(addr)
+	if st == quickDone {
+		a.res.Duration = time.Since(a.start)
+	}
+	return st
+}
+
 // timeouts returns the connect deadline of a check started at start, and
 // the deadline that applies once connected (zero: keep the connect one).
 func checkDeadlines(start time.Time, inter, connect, check time.Duration) (connDL time.Time, afterConnect time.Duration) {

@@ -12,8 +12,9 @@ import (
 	"unsafe"
 )
 
-// fastConnect is the plain TCP connect check without the net package's
-// dialer, doing what HAProxy does for a check that sends nothing:
+// connAttempt is one plain TCP connect check in progress, done without
+// the net package's dialer and the way HAProxy does a check that sends
+// nothing:
 //
 //   - socket(SOCK_NONBLOCK|SOCK_CLOEXEC) and TCP_QUICKACK off before
 //     connect(), so the SYN-ACK is not acknowledged at once: the server never
@@ -22,52 +23,108 @@ import (
 //   - a second connect() right after EINPROGRESS tells, in one syscall,
 //     whether the handshake already completed (0), failed (the errno) or is
 //     still running (EALREADY); on loopback and fast LANs it has completed;
-//   - only a check still in progress is waited for, on Go's poller.
-//
-// ok is false when addr is not an IP literal; the caller then dials.
-func fastConnect(ctx context.Context, addr string, deadline time.Time) (st Status, info string, ok bool) {
+//   - only an attempt still in progress is waited for: by the check loop's
+//     poller, or on Go's poller (wait) for a check run outside the loop.
+type connAttempt struct {
+	fd       int // -1: none
+	sa       rawSockaddr
+	gen      uint64    // the Checker generation that started it
+	start    time.Time // when the check started
+	deadline time.Time // the connect deadline
+	res      Result    // the result, once begin or check returned one
+}
+
+// begin starts connecting to addr: quickDone with the status and info in
+// a.res (no socket left open), quickPending with a.fd connecting, or
+// quickNo when addr is not an IP literal (the net dialer is needed).
+func (a *connAttempt) begin(addr string) quickState {
+	a.fd = -1
 	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return 0, "", false
+	if err != nil || !a.sa.set(ap) {
+		return quickNo // a host name, or a zone that needs the interface index
 	}
-	var sa rawSockaddr
-	if !sa.set(ap) {
-		return 0, "", false // zones need the interface index: let net do it
-	}
-	fd, err := syscall.Socket(sa.family(), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, err := syscall.Socket(a.sa.family(), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return StatusSockErr, errnoText(err), true
+		a.res = Result{Status: StatusSockErr, Info: errnoText(err)}
+		return quickDone
 	}
 	// Delayed ACK on the handshake, as HAProxy does when the check has no
 	// data to send. A failure only costs the server an accept.
-	_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0)
-	errno := sa.connect(fd)
+	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0)
+	errno := a.sa.connect(fd)
 	if errno == syscall.EINPROGRESS {
-		errno = sa.connect(fd) // done already? (0/EISCONN, the error, or EALREADY)
+		errno = a.sa.connect(fd) // done already? (0/EISCONN, the error, or EALREADY)
 	}
 	switch errno {
 	case 0, syscall.EISCONN:
 		closeFDReset(fd)
-		return StatusL4OK, "", true
+		a.res = Result{Status: StatusL4OK}
+		return quickDone
 	case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
-		return waitConnect(ctx, fd, &sa, deadline)
+		a.fd = fd
+		return quickPending
 	}
 	closeFDReset(fd)
-	return StatusL4CON, errnoText(errno), true
+	a.res = Result{Status: StatusL4CON, Info: errnoText(errno)}
+	return quickDone
+}
+
+// check tells whether the pending connect finished (ready is false while
+// it is still in progress). The socket stays open.
+func (a *connAttempt) check() (res Result, ready bool) {
+	switch e := a.sa.connect(a.fd); e {
+	case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
+		return Result{}, false
+	case 0, syscall.EISCONN:
+		return Result{Status: StatusL4OK}, true
+	default:
+		return Result{Status: StatusL4CON, Info: errnoText(e)}, true
+	}
+}
+
+// abandon closes the attempt's socket, if any, with an RST.
+func (a *connAttempt) abandon() {
+	if a.fd >= 0 {
+		closeFDReset(a.fd)
+		a.fd = -1
+	}
+}
+
+// wait waits for the pending attempt on Go's poller, until it completes,
+// its deadline passes or ctx ends, and closes its socket. The duration is
+// measured from a.start.
+func (a *connAttempt) wait(ctx context.Context) Result {
+	st, info := waitConnect(ctx, a.fd, &a.sa, a.deadline)
+	a.fd = -1
+	return Result{Status: st, Info: info, Duration: time.Since(a.start)}
+}
+
+// fastConnect runs a plain connect check to addr outside the check loop.
+// ok is false when addr is not an IP literal; the caller then dials.
+func fastConnect(ctx context.Context, addr string, deadline time.Time) (st Status, info string, ok bool) {
+	a := connAttempt{deadline: deadline}
+	switch a.begin(addr) {
+	case quickNo:
+		return 0, "", false
+	case quickDone:
+		return a.res.Status, a.res.Info, true
+	}
+	st, info = waitConnect(ctx, a.fd, &a.sa, deadline)
+	return st, info, true
 }
 
 // waitConnect waits on Go's poller until the connect in progress on fd
 // completes or deadline passes, then closes fd with an RST.
-func waitConnect(ctx context.Context, fd int, sa *rawSockaddr, deadline time.Time) (Status, string, bool) {
+func waitConnect(ctx context.Context, fd int, sa *rawSockaddr, deadline time.Time) (Status, string) {
 	f := os.NewFile(uintptr(fd), "check")
 	if f == nil {
 		closeFDReset(fd)
-		return StatusSockErr, "cannot register the check socket", true
+		return StatusSockErr, "cannot register the check socket"
 	}
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return StatusSockErr, errnoText(err), true
+		return StatusSockErr, errnoText(err)
 	}
 	_ = f.SetWriteDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Now()) })
@@ -93,15 +150,15 @@ func waitConnect(ctx context.Context, fd int, sa *rawSockaddr, deadline time.Tim
 	switch {
 	case werr != nil && (errors.Is(werr, os.ErrDeadlineExceeded) || isTimeout(werr)):
 		if ctx.Err() != nil {
-			return StatusL4CON, "check aborted", true
+			return StatusL4CON, "check aborted"
 		}
-		return StatusL4TOUT, "", true
+		return StatusL4TOUT, ""
 	case werr != nil:
-		return StatusL4CON, errnoText(werr), true
+		return StatusL4CON, errnoText(werr)
 	case result != 0:
-		return StatusL4CON, errnoText(result), true
+		return StatusL4CON, errnoText(result)
 	}
-	return StatusL4OK, "", true
+	return StatusL4OK, ""
 }
 
 // rawSockaddr is a socket address in the kernel's layout, built on the
@@ -152,7 +209,20 @@ func (sa *rawSockaddr) connect(fd int) syscall.Errno {
 	return e
 }
 
+// closeFDReset closes fd with an RST (SO_LINGER on, zero timeout), so that
+// checks leave no TIME_WAIT behind.
 func closeFDReset(fd int) {
-	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+	l := syscall.Linger{Onoff: 1}
+	_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_LINGER,
+		uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
 	_ = syscall.Close(fd)
+}
+
+// setsockoptInt is syscall.SetsockoptInt without the P hand-over (the call
+// does not block).
+func setsockoptInt(fd, level, opt, v int) syscall.Errno {
+	iv := int32(v)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&iv)), 4, 0)
+	return e
 }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package healthcheck
+
+func newPoller() poller { return newChanPoller() }
