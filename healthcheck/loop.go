@@ -155,6 +155,7 @@ type checkLoop struct {
 	p       poller
 	watched []*Checker // by socket fd: the Checkers whose attempt p watches
 	batch   []*Checker
+	now     time.Time // when the current round started
 }
 
 // run runs the loop until the scheduler stops.
@@ -163,7 +164,8 @@ func (l *checkLoop) run() {
 	defer s.wg.Done()
 	for !s.closed.Load() {
 		var sleep time.Duration
-		l.batch, sleep = s.popDue(time.Now().UnixNano(), l.batch[:0])
+		l.now = time.Now()
+		l.batch, sleep = s.popDue(l.now.UnixNano(), l.batch[:0])
 		if len(l.batch) == 0 {
 			l.p.wait(sleep, l.connectReady)
 			continue
@@ -305,7 +307,7 @@ func (l *checkLoop) connectDone(c *Checker, res Result) {
 func (l *checkLoop) finish(c *Checker, res Result) {
 	s := l.s
 	gen := c.att.gen
-	if c.completeQuiet(gen, res) {
+	if c.completeQuiet(gen, res, l.now) {
 		return
 	}
 	if !s.enter() {
