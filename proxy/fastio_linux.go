@@ -37,7 +37,7 @@ func newFastIO(c net.Conn) *fastIO {
 		if len(f.buf) > 0 {
 			p = unsafe.Pointer(&f.buf[0])
 		}
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(p), uintptr(len(f.buf)), 0, 0, 0)
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(p), uintptr(len(f.buf)), 0, 0, 0)
 		if errno == syscall.EAGAIN {
 			return false
 		}
@@ -52,7 +52,7 @@ func newFastIO(c net.Conn) *fastIO {
 	}
 	f.writeF = func(fd uintptr) bool {
 		for len(f.buf) > 0 {
-			n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), syscall.MSG_NOSIGNAL, 0, 0)
+			n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&f.buf[0])), uintptr(len(f.buf)), syscall.MSG_NOSIGNAL, 0, 0)
 			if errno == syscall.EAGAIN {
 				return false
 			}

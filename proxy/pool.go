@@ -165,7 +165,7 @@ func (p *connPool) getSNI(sni string) *srvConn {
 
 // put parks a connection for reuse.
 func (p *connPool) put(c *srvConn) {
-	c.idleSince = time.Now()
+	c.idleSince = c.srv.px.e.clock.nowFor(time.Hour) // purge works in seconds
 	p.mu.Lock()
 	if len(p.idle) >= maxIdlePerServer {
 		p.mu.Unlock()
