@@ -19,7 +19,8 @@ for bin in haproxy nginx wrk; do
   command -v $bin >/dev/null || { echo "missing $bin: apt-get install haproxy nginx-light wrk" >&2; exit 1; }
 done
 
-NGINX_PORT=18080 HAPROXY_PORT=18081 MOONBUS_PORT=18082
+base=${BENCH_PORT_BASE:-18080}  # BENCH_PORT_BASE moves the three ports
+NGINX_PORT=$base HAPROXY_PORT=$((base + 1)) MOONBUS_PORT=$((base + 2))
 export NGINX_PORT
 
 # nginx backend: 19-byte body, keep-alive.
