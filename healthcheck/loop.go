@@ -156,6 +156,7 @@ type checkLoop struct {
 	watched []*Checker // by socket fd: the Checkers whose attempt p watches
 	batch   []*Checker
 	now     time.Time // when the current round started
+	pool    sockPool  // sockets of finished checks, for the next ones
 }
 
 // run runs the loop until the scheduler stops.
@@ -190,6 +191,7 @@ func (l *checkLoop) run() {
 		}
 	}
 	l.watched = nil
+	l.pool.close()
 	s.qmu.Lock()
 	s.poll = nil
 	s.qmu.Unlock()
@@ -219,7 +221,7 @@ func (l *checkLoop) start(c *Checker) {
 				st = quickDone
 			}
 		}()
-		st = spec.startConnect(c.t.CheckAddr(), &c.att)
+		st = spec.startConnect(c.t.CheckAddr(), &c.att, &l.pool)
 	}()
 	switch st {
 	case quickDone:

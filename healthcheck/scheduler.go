@@ -113,6 +113,8 @@ type Scheduler struct {
 	q          dueQueue
 	sleepUntil int64  // the loop sleeps until then (0: it is awake)
 	poll       poller // the loop's poller, for wake-ups; nil when no loop runs
+
+	pollerFor func() poller // nil: newPoller (tests run the portable one too)
 }
 
 // NewScheduler returns a stopped scheduler.
@@ -181,7 +183,11 @@ func (s *Scheduler) Start(ctx context.Context) {
 	}
 	s.started.Store(true)
 	s.ctx, s.cancel = context.WithCancel(ctx)
-	l := &checkLoop{s: s, p: newPoller()}
+	mk := s.pollerFor
+	if mk == nil {
+		mk = newPoller
+	}
+	l := &checkLoop{s: s, p: mk()}
 	s.qmu.Lock()
 	s.poll = l.p
 	s.sleepUntil = 0

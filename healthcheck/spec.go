@@ -115,7 +115,7 @@ func (s *Spec) quick() bool {
 // startConnect starts a quick check of the server at serverAddr into a
 // without blocking. With quickDone, a.res holds the result (its duration
 // included).
-func (s *Spec) startConnect(serverAddr string, a *connAttempt) quickState {
+func (s *Spec) startConnect(serverAddr string, a *connAttempt, pool *sockPool) quickState {
 	a.start = time.Now()
 	a.fd = -1
 	addr, err := checkAddr(serverAddr, s.Addr, s.Port)
@@ -127,7 +127,7 @@ func (s *Spec) startConnect(serverAddr string, a *connAttempt) quickState {
 		return quickDone
 	}
 	a.deadline, _ = checkDeadlines(a.start, s.Inter, s.ConnectTimeout, s.CheckTimeout)
-	st := a.begin(addr)
+	st := a.begin(addr, pool)
 	if st == quickDone {
 		a.res.Duration = time.Since(a.start)
 	}

@@ -37,16 +37,25 @@ type connAttempt struct {
 // begin starts connecting to addr: quickDone with the status and info in
 // a.res (no socket left open), quickPending with a.fd connecting, or
 // quickNo when addr is not an IP literal (the net dialer is needed).
-func (a *connAttempt) begin(addr string) quickState {
+func (a *connAttempt) begin(addr string, pool *sockPool) quickState {
 	a.fd = -1
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || !a.sa.set(ap) {
 		return quickNo // a host name, or a zone that needs the interface index
 	}
-	fd, err := syscall.Socket(a.sa.family(), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		a.res = Result{Status: StatusSockErr, Info: errnoText(err)}
-		return quickDone
+	// socket, setsockopt, connect and close do not sleep here: raw calls,
+	// without handing the P over for each.
+	fd := pool.get(a.sa.v6)
+	if fd < 0 {
+		r, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(a.sa.family()), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if e != 0 {
+			a.res = Result{Status: StatusSockErr, Info: errnoText(e)}
+			return quickDone
+		}
+		fd = int(r)
+		l := syscall.Linger{Onoff: 1}
+		_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_LINGER,
+			uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
 	}
 	// Delayed ACK on the handshake, as HAProxy does when the check has no
 	// data to send. A failure only costs the server an accept.
@@ -57,16 +66,88 @@ func (a *connAttempt) begin(addr string) quickState {
 	}
 	switch errno {
 	case 0, syscall.EISCONN:
-		closeFDReset(fd)
+		pool.put(fd, a.sa.v6)
 		a.res = Result{Status: StatusL4OK}
 		return quickDone
 	case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
 		a.fd = fd
 		return quickPending
 	}
-	closeFDReset(fd)
+	pool.put(fd, a.sa.v6)
 	a.res = Result{Status: StatusL4CON, Info: errnoText(errno)}
 	return quickDone
+}
+
+// sockPool keeps a few TCP sockets of finished checks for the next ones:
+// connect(AF_UNSPEC) dissolves a socket's connection (sending the RST) and
+// leaves it ready to connect again, which saves the socket() and close()
+// of every check (the file, inode and dentry each one allocates). Only the
+// check loop uses it; a nil pool closes sockets instead.
+type sockPool struct {
+	v4, v6 []int
+}
+
+const sockPoolMax = 64
+
+func (p *sockPool) get(v6 bool) int {
+	if p == nil {
+		return -1
+	}
+	l := &p.v4
+	if v6 {
+		l = &p.v6
+	}
+	n := len(*l)
+	if n == 0 {
+		return -1
+	}
+	fd := (*l)[n-1]
+	*l = (*l)[:n-1]
+	return fd
+}
+
+// put disconnects fd (with an RST if it was connected) and keeps it, or
+// closes it when the pool is full or the disconnect fails.
+func (p *sockPool) put(fd int, v6 bool) {
+	l := (*[]int)(nil)
+	if p != nil {
+		l = &p.v4
+		if v6 {
+			l = &p.v6
+		}
+	}
+	if l == nil || len(*l) >= sockPoolMax {
+		closeFDReset(fd)
+		return
+	}
+	un := syscall.RawSockaddr{Family: syscall.AF_UNSPEC}
+	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&un)), unsafe.Sizeof(un))
+	if e != 0 {
+		closeFDReset(fd)
+		return
+	}
+	// Clear the error the reset left (ECONNRESET): it would be reported by
+	// the next connect and flag the socket in epoll.
+	var v int32
+	vl := uint32(4)
+	_, _, e = syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+		uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&vl)), 0)
+	if e != 0 {
+		closeFDReset(fd)
+		return
+	}
+	*l = append(*l, fd)
+}
+
+// close closes the pooled sockets.
+func (p *sockPool) close() {
+	for _, fd := range p.v4 {
+		closeFDReset(fd)
+	}
+	for _, fd := range p.v6 {
+		closeFDReset(fd)
+	}
+	p.v4, p.v6 = nil, nil
 }
 
 // check tells whether the pending connect finished (ready is false while
@@ -103,7 +184,7 @@ func (a *connAttempt) wait(ctx context.Context) Result {
 // ok is false when addr is not an IP literal; the caller then dials.
 func fastConnect(ctx context.Context, addr string, deadline time.Time) (st Status, info string, ok bool) {
 	a := connAttempt{deadline: deadline}
-	switch a.begin(addr) {
+	switch a.begin(addr, nil) {
 	case quickNo:
 		return 0, "", false
 	case quickDone:
@@ -204,7 +285,6 @@ func (sa *rawSockaddr) connect(fd int) syscall.Errno {
 	if sa.v6 {
 		p, n = unsafe.Pointer(&sa.in6), uintptr(syscall.SizeofSockaddrInet6)
 	}
-	// A non-blocking connect does not sleep: no need to hand the P over.
 	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(p), n)
 	return e
 }
@@ -215,7 +295,7 @@ func closeFDReset(fd int) {
 	l := syscall.Linger{Onoff: 1}
 	_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_LINGER,
 		uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
-	_ = syscall.Close(fd)
+	_, _, _ = syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
 // setsockoptInt is syscall.SetsockoptInt without the P hand-over (the call

@@ -17,7 +17,12 @@ type connAttempt struct {
 	res      Result
 }
 
-func (a *connAttempt) begin(string) quickState { a.fd = -1; return quickNo }
+func (a *connAttempt) begin(string, *sockPool) quickState { a.fd = -1; return quickNo }
+
+// sockPool keeps sockets for reuse on Linux only.
+type sockPool struct{}
+
+func (p *sockPool) close() {}
 
 func (a *connAttempt) check() (Result, bool) { return Result{Status: StatusSockErr}, true }
 
