@@ -187,3 +187,28 @@ func blackhole(t testing.TB) string {
 	})
 	return addr
 }
+
+// runSpec runs spec once against addr with Spec.Run (the blocking probe,
+// which it returns) and, when the check loop can run it itself (plain
+// connect, or a program without TLS or PROXY header), once more through a
+// Scheduler, and fails the test if the two results differ.
+func runSpec(t testing.TB, ctx context.Context, spec *Spec, addr string) Result {
+	t.Helper()
+	r := spec.Run(ctx, addr)
+	if !spec.quick() && !spec.nbCapable() {
+		return r
+	}
+	s := NewScheduler(SchedulerOptions{})
+	defer s.Stop()
+	rec := newRec(t, addr)
+	if _, err := s.Add(rec, Config{Probe: spec, Inter: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	s.Start(ctx)
+	waitFor(t, 30*time.Second, "the check on the loop", func() bool { return rec.count() > 0 })
+	l := rec.all()[0].Result
+	if l.Status != r.Status || l.Code != r.Code || l.Info != r.Info {
+		t.Errorf("on the check loop: %s code=%d info=%q; blocking: %s code=%d info=%q", l.Status, l.Code, l.Info, r.Status, r.Code, r.Info)
+	}
+	return r
+}

@@ -88,21 +88,21 @@ func TestHTTPCheckDefault(t *testing.T) {
 	ctx := ctxT(t)
 	be := newHTTPBackend(t, false)
 	spec := &Spec{Rules: mustHTTP(t, nil), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, be.addr()), StatusL7OK, 200, "")
+	wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7OK, 200, "")
 	req := be.last()
 	if req.Method != "OPTIONS" || req.URI != "/" || req.Proto != "HTTP/1.0" || !req.Close || req.Host != "" {
 		t.Fatalf("request %+v", req)
 	}
 	be.set(301, "")
-	wantResult(t, spec.Run(ctx, be.addr()), StatusL7OK, 301, "")
+	wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7OK, 301, "")
 	be.set(503, "down")
-	r := spec.Run(ctx, be.addr())
+	r := runSpec(t, ctx, spec, be.addr())
 	wantResult(t, r, StatusL7STS, 503, "Service Unavailable")
 	if !strings.HasPrefix(r.Reason(), `, reason: Layer7 wrong status, code: 503, info: "Service Unavailable", check duration: `) {
 		t.Errorf("reason %q", r.Reason())
 	}
 	be.set(404, "")
-	wantResult(t, spec.Run(ctx, be.addr()), StatusL7STS, 404, "Not Found")
+	wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7STS, 404, "Not Found")
 }
 
 func TestHTTPCheckOptionForms(t *testing.T) {
@@ -123,7 +123,7 @@ func TestHTTPCheckOptionForms(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			spec := &Spec{Rules: mustHTTP(t, tc.args), Inter: 2 * time.Second}
-			wantResult(t, spec.Run(ctx, be.addr()), StatusL7OK, 200, "")
+			wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7OK, 200, "")
 			req := be.last()
 			if req.Method != tc.meth || req.URI != tc.uri || req.Proto != tc.proto || req.Host != tc.host {
 				t.Fatalf("request %+v", req)
@@ -139,7 +139,7 @@ func TestHTTPCheckSend(t *testing.T) {
 		"send meth POST uri /health ver HTTP/1.1 hdr Host app.example hdr X-Check yes body hello",
 	)
 	spec := &Spec{Rules: rules, Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, be.addr()), StatusL7OK, 200, "")
+	wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7OK, 200, "")
 	req := be.last()
 	if req.Method != "POST" || req.URI != "/health" || req.Proto != "HTTP/1.1" || req.Host != "app.example" ||
 		req.Header.Get("X-Check") != "yes" || req.Body != "hello" || req.Header.Get("Content-Length") != "5" || !req.Close {
@@ -192,7 +192,7 @@ func TestHTTPCheckExpect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			be.set(tc.status, tc.body)
 			spec := &Spec{Rules: mustHTTP(t, nil, tc.lines...), Inter: 2 * time.Second}
-			wantResult(t, spec.Run(ctx, be.addr()), tc.want, tc.status, tc.info)
+			wantResult(t, runSpec(t, ctx, spec, be.addr()), tc.want, tc.status, tc.info)
 		})
 	}
 	t.Run("disable-on-404 on a DOWN server", func(t *testing.T) {
@@ -208,25 +208,25 @@ func TestHTTPCheckBadPeers(t *testing.T) {
 	spec := &Spec{Rules: mustHTTP(t, nil), Inter: 300 * time.Millisecond}
 	t.Run("not HTTP", func(t *testing.T) {
 		addr := listen(t, func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.6\r\n") })
-		wantResult(t, spec.Run(ctx, addr), StatusL7RSP, 0, "")
+		wantResult(t, runSpec(t, ctx, spec, addr), StatusL7RSP, 0, "")
 	})
 	t.Run("closes without answering", func(t *testing.T) {
 		addr := listen(t, func(c net.Conn) { c.Read(make([]byte, 512)) })
-		wantResult(t, spec.Run(ctx, addr), StatusL7RSP, 0, "TCPCHK got an empty response at step 3")
+		wantResult(t, runSpec(t, ctx, spec, addr), StatusL7RSP, 0, "TCPCHK got an empty response at step 3")
 	})
 	t.Run("never answers", func(t *testing.T) {
-		wantResult(t, spec.Run(ctx, silent(t)), StatusL7TOUT, 0, "")
+		wantResult(t, runSpec(t, ctx, spec, silent(t)), StatusL7TOUT, 0, "")
 	})
 	t.Run("timeout check after connect", func(t *testing.T) {
 		s := &Spec{Rules: spec.Rules, Inter: 30 * time.Second, ConnectTimeout: time.Second, CheckTimeout: 100 * time.Millisecond}
 		start := time.Now()
-		wantResult(t, s.Run(ctx, silent(t)), StatusL7TOUT, 0, "")
+		wantResult(t, runSpec(t, ctx, s, silent(t)), StatusL7TOUT, 0, "")
 		if time.Since(start) > 10*time.Second {
 			t.Fatal("timeout check ignored")
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		wantResult(t, spec.Run(ctx, closedPort(t)), StatusL4CON, 0, "Connection refused")
+		wantResult(t, runSpec(t, ctx, spec, closedPort(t)), StatusL4CON, 0, "Connection refused")
 	})
 	t.Run("chunked body and RST after the response", func(t *testing.T) {
 		addr := listen(t, func(c net.Conn) {
@@ -235,7 +235,7 @@ func TestHTTPCheckBadPeers(t *testing.T) {
 			c.(*net.TCPConn).SetLinger(0)
 		})
 		s := &Spec{Rules: mustHTTP(t, nil, "expect rstring (?s)^al..ive$"), Inter: time.Second}
-		wantResult(t, s.Run(ctx, addr), StatusL7OK, 200, "")
+		wantResult(t, runSpec(t, ctx, s, addr), StatusL7OK, 200, "")
 	})
 }
 
@@ -243,13 +243,13 @@ func TestHTTPCheckTLS(t *testing.T) {
 	ctx := ctxT(t)
 	be := newHTTPBackend(t, true)
 	spec := &Spec{Rules: mustHTTP(t, []string{"GET", "/tls"}), SSL: true, Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, be.addr()), StatusL7OK, 200, "")
+	wantResult(t, runSpec(t, ctx, spec, be.addr()), StatusL7OK, 200, "")
 	if be.last().URI != "/tls" {
 		t.Fatal("request not seen")
 	}
 	// Without check-ssl the TLS server sees garbage.
 	plain := &Spec{Rules: spec.Rules, Inter: 2 * time.Second}
-	if r := plain.Run(ctx, be.addr()); r.Status.Class() != ResultFailed {
+	if r := runSpec(t, ctx, plain, be.addr()); r.Status.Class() != ResultFailed {
 		t.Fatalf("plain HTTP to a TLS server: %s", r.Status)
 	}
 }

@@ -1,7 +1,10 @@
 package healthcheck
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"runtime/debug"
 	"time"
 )
@@ -153,7 +156,8 @@ const maxWhen = int64(^uint64(0) >> 1)
 type checkLoop struct {
 	s       *Scheduler
 	p       poller
-	watched []*Checker // by socket fd: the Checkers whose attempt p watches
+	ctx     context.Context
+	watched []*Checker // by socket fd: the Checkers whose socket p watches
 	batch   []*Checker
 	now     time.Time // when the current round started
 	pool    sockPool  // sockets of finished checks, for the next ones
@@ -168,25 +172,32 @@ func (l *checkLoop) run() {
 		l.now = time.Now()
 		l.batch, sleep = s.popDue(l.now.UnixNano(), l.batch[:0])
 		if len(l.batch) == 0 {
-			l.p.wait(sleep, l.connectReady)
+			l.p.wait(sleep, l.ready)
 			continue
 		}
 		for i, c := range l.batch {
 			l.batch[i] = nil
-			if c.att.fd >= 0 {
-				l.connectDone(c, Result{Status: StatusL4TOUT}) // its deadline passed
-				continue
+			switch {
+			case c.att.fd >= 0: // its connect deadline passed
+				l.connectDone(c, Result{Status: StatusL4TOUT})
+			case c.nbr != nil && c.nbr.wait != waitNone: // its program's deadline passed
+				l.runnerDone(c, c.nbr.timedOut())
+			default:
+				l.start(c)
 			}
-			l.start(c)
 		}
 		// Sockets that became ready meanwhile, without sleeping.
-		l.p.wait(0, l.connectReady)
+		l.p.wait(0, l.ready)
 	}
-	// Stopped: abandon the attempts in flight (their results would be
+	// Stopped: abandon the checks in flight (their results would be
 	// dropped anyway) and release the poller.
 	for _, c := range l.watched {
 		if c != nil {
 			c.att.abandon()
+			if c.nbr != nil {
+				c.nbr.wait = waitNone
+				c.nbr.close()
+			}
 			c.stopRunning()
 		}
 	}
@@ -206,28 +217,31 @@ func (l *checkLoop) start(c *Checker) {
 		return
 	}
 	spec, _ := c.cfg.Probe.(*Spec)
-	if spec == nil || !spec.quick() {
+	if spec == nil {
+		s.spawn(c, gen, up)
+		return
+	}
+	quick := spec.quick()
+	if !quick && (!l.p.canWatch() || !spec.nbCapable()) {
 		s.spawn(c, gen, up)
 		return
 	}
 	c.att.gen = gen
-	var st quickState
-	func() {
-		defer func() {
-			if p := recover(); p != nil { // from the Target's CheckAddr
-				s.logf("healthcheck: %s check of %s: probe panic: %v\n%s", c.cfg.Kind, c.cfg.Name, p, debug.Stack())
-				c.att.abandon()
-				c.att.res = Result{Status: StatusSockErr, Info: fmt.Sprint("internal error: ", p), Duration: -1}
-				st = quickDone
-			}
-		}()
-		st = spec.startConnect(c.t.CheckAddr(), &c.att, &l.pool)
-	}()
-	switch st {
+	serverAddr, res, ok := l.checkAddr(c)
+	if !ok {
+		l.finish(c, res)
+		return
+	}
+	if !quick {
+		l.startRunner(c, spec, serverAddr, gen, up)
+		return
+	}
+	switch spec.startConnect(serverAddr, &c.att, &l.pool) {
 	case quickDone:
 		l.finish(c, c.att.res)
 	case quickPending:
-		if l.watch(c) {
+		if l.watch(c, c.att.fd, false) {
+			l.s.enqueue(c, c.att.deadline.UnixNano())
 			return
 		}
 		// The poller cannot watch it: wait on a goroutine.
@@ -252,6 +266,78 @@ func (l *checkLoop) start(c *Checker) {
 	}
 }
 
+// checkAddr calls the Target's CheckAddr; a panic there is logged and
+// gives a SOCKERR result (ok false).
+func (l *checkLoop) checkAddr(c *Checker) (addr string, res Result, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.s.logf("healthcheck: %s check of %s: probe panic: %v\n%s", c.cfg.Kind, c.cfg.Name, p, debug.Stack())
+			res, ok = Result{Status: StatusSockErr, Info: fmt.Sprint("internal error: ", p), Duration: -1}, false
+		}
+	}()
+	return c.t.CheckAddr(), Result{}, true
+}
+
+// startRunner runs c's check program in non-blocking mode.
+func (l *checkLoop) startRunner(c *Checker, spec *Spec, serverAddr string, gen uint64, up bool) {
+	start := time.Now()
+	addr, err := checkAddr(serverAddr, spec.Addr, spec.Port)
+	if err != nil {
+		l.finish(c, Result{Status: StatusSockErr, Info: err.Error(), Duration: time.Since(start)})
+		return
+	}
+	if h, _, err := net.SplitHostPort(addr); err != nil || !isIPLiteral(h) {
+		l.s.spawn(c, gen, up) // a name to resolve: the blocking program dials
+		return
+	}
+	if c.nbr == nil {
+		c.nbr = new(runner)
+	}
+	*c.nbr = runner{ctx: l.ctx, spec: spec, rules: spec.Rules, addr: addr, start: start, serverUp: up,
+		nb: true, nbs: nbSock{fd: -1}}
+	c.watchFD = -1
+	l.stepRunner(c)
+}
+
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// stepRunner runs c's program until it waits or ends.
+func (l *checkLoop) stepRunner(c *Checker) {
+	r := c.nbr
+	res := r.run()
+	if fd := c.watchFD; fd >= 0 && fd != r.nbs.fd {
+		l.unwatch(c, fd) // that socket is closed
+	}
+	if r.wait == waitNone {
+		l.runnerDone(c, res)
+		return
+	}
+	if !r.nbs.watched {
+		if !l.watch(c, r.nbs.fd, true) {
+			r.wait = waitNone
+			l.runnerDone(c, r.result(StatusSockErr, "cannot watch the check socket"))
+			return
+		}
+		r.nbs.watched = true
+	}
+	l.s.enqueue(c, r.waitDL.UnixNano())
+}
+
+// runnerDone ends c's program with res.
+func (l *checkLoop) runnerDone(c *Checker, res Result) {
+	r := c.nbr
+	r.wait = waitNone
+	if c.watchFD >= 0 {
+		l.unwatch(c, c.watchFD)
+	}
+	l.s.dequeue(c) // its deadline, if queued
+	r.close()
+	l.finish(c, res)
+}
+
 // spawn runs c's probe on a goroutine.
 func (s *Scheduler) spawn(c *Checker, gen uint64, up bool) {
 	if !s.enter() {
@@ -264,40 +350,56 @@ func (s *Scheduler) spawn(c *Checker, gen uint64, up bool) {
 	}()
 }
 
-// watch hands c's connect attempt to the poller, with its deadline in the
-// due queue; false when the poller cannot watch it.
-func (l *checkLoop) watch(c *Checker) bool {
-	fd := c.att.fd
-	if l.p.watch(fd) != nil {
+// watch registers c's socket fd with the poller (rw: a check program's
+// socket, for reads and writes; otherwise a connect attempt's); false when
+// the poller cannot watch it.
+func (l *checkLoop) watch(c *Checker, fd int, rw bool) bool {
+	if l.p.watch(fd, rw) != nil {
 		return false
 	}
 	for len(l.watched) <= fd {
 		l.watched = append(l.watched, nil)
 	}
 	l.watched[fd] = c
-	l.s.enqueue(c, c.att.deadline.UnixNano())
+	c.watchFD = fd
 	return true
 }
 
-// connectReady is called by the poller for a watched socket that is ready.
-func (l *checkLoop) connectReady(fd int) {
+// unwatch forgets c's socket fd (closed, so the poller dropped it).
+func (l *checkLoop) unwatch(c *Checker, fd int) {
+	if fd < len(l.watched) && l.watched[fd] == c {
+		l.watched[fd] = nil
+	}
+	if c.watchFD == fd {
+		c.watchFD = -1
+	}
+}
+
+// ready is called by the poller for a watched socket that is ready.
+func (l *checkLoop) ready(fd int) {
 	if fd < 0 || fd >= len(l.watched) || l.watched[fd] == nil {
 		return
 	}
 	c := l.watched[fd]
-	res, done := c.att.check()
-	if !done {
-		return // spurious wake-up
+	if c.att.fd == fd {
+		res, done := c.att.check()
+		if !done {
+			return // spurious wake-up
+		}
+		l.s.dequeue(c) // its deadline
+		l.connectDone(c, res)
+		return
 	}
-	l.s.dequeue(c) // its deadline
-	l.connectDone(c, res)
+	if r := c.nbr; r != nil && r.nbs.fd == fd && r.wait != waitNone {
+		l.stepRunner(c)
+	}
 }
 
-// connectDone ends c's watched attempt with res (status and info; the
-// duration is set here).
+// connectDone ends c's watched connect attempt with res (status and info;
+// the duration is set here).
 func (l *checkLoop) connectDone(c *Checker, res Result) {
-	if fd := c.att.fd; fd >= 0 && fd < len(l.watched) {
-		l.watched[fd] = nil
+	if fd := c.att.fd; fd >= 0 {
+		l.unwatch(c, fd)
 	}
 	c.att.abandon()
 	res.Duration = time.Since(c.att.start)

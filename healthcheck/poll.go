@@ -15,9 +15,13 @@ type poller interface {
 	// wake makes a wait in progress, or the next one, return at once. It
 	// is safe for concurrent use.
 	wake()
-	// watch asks for a ready call once fd (a connecting socket) is
-	// writable or failed. Closing fd stops watching it.
-	watch(fd int) error
+	// watch asks for ready calls for fd: once it is writable or failed (a
+	// connecting socket), or, with rw, each time it becomes readable or
+	// writable (edge-triggered: the caller reads or writes until EAGAIN).
+	// Closing fd stops watching it.
+	watch(fd int, rw bool) error
+	// canWatch reports whether watch works.
+	canWatch() bool
 	// close releases the poller.
 	close()
 }
@@ -60,6 +64,8 @@ func (p *chanPoller) wake() {
 
 var errNoWatch = errors.New("healthcheck: socket watching not supported")
 
-func (p *chanPoller) watch(int) error { return errNoWatch }
+func (p *chanPoller) watch(int, bool) error { return errNoWatch }
+
+func (p *chanPoller) canWatch() bool { return false }
 
 func (p *chanPoller) close() { p.t.Stop() }

@@ -127,11 +127,17 @@ func (p *epollPoller) wake() {
 	_, _ = syscall.Write(p.ev, b[:])
 }
 
-func (p *epollPoller) watch(fd int) error {
-	// Level-triggered: the socket is closed after its first event.
+func (p *epollPoller) watch(fd int, rw bool) error {
+	// A connect attempt: level-triggered, the socket is closed after its
+	// first event. A check program: edge-triggered reads and writes.
 	e := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(fd)}
+	if rw {
+		e.Events = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | -syscall.EPOLLET
+	}
 	return syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_ADD, fd, &e)
 }
+
+func (p *epollPoller) canWatch() bool { return true }
 
 func (p *epollPoller) close() {
 	_ = p.f.Close()

@@ -74,9 +74,9 @@ func TestSMTPCheck(t *testing.T) {
 	be := &smtpBackend{}
 	addr := smtpServer(t, be)
 	spec := &Spec{Rules: mustRules(t, "smtpchk"), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, addr), StatusL7OK, 250, "2.0.0 Hello localhost")
+	wantResult(t, runSpec(t, ctx, spec, addr), StatusL7OK, 250, "2.0.0 Hello localhost")
 	spec = &Spec{Rules: mustRules(t, "smtpchk", "EHLO", "lb.example.org"), Inter: 2 * time.Second}
-	r := spec.Run(ctx, addr)
+	r := runSpec(t, ctx, spec, addr)
 	if r.Status != StatusL7OK || r.Code != 250 {
 		t.Fatalf("EHLO: %s %d %q", r.Status, r.Code, r.Info)
 	}
@@ -84,18 +84,19 @@ func TestSMTPCheck(t *testing.T) {
 	helos := append([]string(nil), be.helos...)
 	be.refuse = errors.New("busy, try later")
 	be.mu.Unlock()
-	if len(helos) != 2 || helos[0] != "localhost" || helos[1] != "lb.example.org" {
+	// Each check ran twice: blocking, then on the check loop.
+	if len(helos) != 4 || helos[0] != "localhost" || helos[1] != "localhost" || helos[2] != "lb.example.org" || helos[3] != "lb.example.org" {
 		t.Fatalf("HELO domains %q", helos)
 	}
-	wantResult(t, spec.Run(ctx, addr), StatusL7STS, 451, "4.0.0 busy, try later")
+	wantResult(t, runSpec(t, ctx, spec, addr), StatusL7STS, 451, "4.0.0 busy, try later")
 
 	t.Run("banner not 2xx", func(t *testing.T) {
 		a := listen(t, func(c net.Conn) { io.WriteString(c, "554 5.3.2 no service here\r\n") })
-		wantResult(t, spec.Run(ctx, a), StatusL7STS, 554, "5.3.2 no service here")
+		wantResult(t, runSpec(t, ctx, spec, a), StatusL7STS, 554, "5.3.2 no service here")
 	})
 	t.Run("not SMTP", func(t *testing.T) {
 		a := listen(t, func(c net.Conn) { io.WriteString(c, "+OK POP3 ready\r\n") })
-		wantResult(t, spec.Run(ctx, a), StatusL7RSP, 0, "+OK POP3 ready")
+		wantResult(t, runSpec(t, ctx, spec, a), StatusL7RSP, 0, "+OK POP3 ready")
 	})
 }
 
@@ -120,10 +121,10 @@ func redisServer(t *testing.T, reply string) string {
 func TestRedisCheck(t *testing.T) {
 	ctx := ctxT(t)
 	spec := &Spec{Rules: mustRules(t, "redis-check"), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, redisServer(t, "+PONG\r\n")), StatusL7OK, 0, "Redis server is ok")
-	wantResult(t, spec.Run(ctx, redisServer(t, "-LOADING Redis is loading the dataset in memory\r\n")),
+	wantResult(t, runSpec(t, ctx, spec, redisServer(t, "+PONG\r\n")), StatusL7OK, 0, "Redis server is ok")
+	wantResult(t, runSpec(t, ctx, spec, redisServer(t, "-LOADING Redis is loading the dataset in memory\r\n")),
 		StatusL7STS, 0, "-LOADING Redis is loading the dataset in memory")
-	wantResult(t, spec.Run(ctx, redisServer(t, "-NOAUTH Authentication required.\r\n")),
+	wantResult(t, runSpec(t, ctx, spec, redisServer(t, "-NOAUTH Authentication required.\r\n")),
 		StatusL7STS, 0, "-NOAUTH Authentication required.")
 }
 
@@ -181,7 +182,7 @@ func TestPgSQLCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			wantResult(t, spec.Run(ctx, pgServer(t, tc.msg, users)), tc.st, 0, tc.info)
+			wantResult(t, runSpec(t, ctx, spec, pgServer(t, tc.msg, users)), tc.st, 0, tc.info)
 			if u := <-users; u != "haproxy" {
 				t.Fatalf("user %q", u)
 			}
@@ -194,15 +195,15 @@ func TestSSLHelloCheck(t *testing.T) {
 	cfg := selfSigned(t)
 	tlsAddr := listen(t, func(c net.Conn) { tls.Server(c, cfg).Handshake() })
 	spec := &Spec{Rules: mustRules(t, "ssl-hello-chk"), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, tlsAddr), StatusL6OK, 0, "")
+	wantResult(t, runSpec(t, ctx, spec, tlsAddr), StatusL6OK, 0, "")
 
 	plain := listen(t, func(c net.Conn) {
 		c.Read(make([]byte, 1024))
 		io.WriteString(c, "HTTP/1.1 400 Bad Request\r\n\r\n")
 	})
-	wantResult(t, spec.Run(ctx, plain), StatusL6RSP, 0, "")
+	wantResult(t, runSpec(t, ctx, spec, plain), StatusL6RSP, 0, "")
 	quick := &Spec{Rules: spec.Rules, Inter: 200 * time.Millisecond}
-	wantResult(t, quick.Run(ctx, silent(t)), StatusL6TOUT, 0, "")
+	wantResult(t, runSpec(t, ctx, quick, silent(t)), StatusL6TOUT, 0, "")
 
 	t.Run("crypto/tls answers our ClientHello with a ServerHello", func(t *testing.T) {
 		c, err := net.Dial("tcp", tlsAddr)

@@ -146,13 +146,14 @@ func (s *Scheduler) Add(t Target, cfg Config) (*Checker, error) {
 		cfg.ErrorLimit = 10
 	}
 	c := &Checker{
-		s:      s,
-		t:      t,
-		cfg:    cfg,
-		iv:     Intervals{Inter: cfg.Inter, FastInter: cfg.FastInter, DownInter: cfg.DownInter},
-		health: NewHealth(cfg.Rise, cfg.Fall, cfg.InitState),
-		last:   Result{Status: StatusInit, Duration: -1},
-		qidx:   -1,
+		s:       s,
+		t:       t,
+		cfg:     cfg,
+		iv:      Intervals{Inter: cfg.Inter, FastInter: cfg.FastInter, DownInter: cfg.DownInter},
+		health:  NewHealth(cfg.Rise, cfg.Fall, cfg.InitState),
+		last:    Result{Status: StatusInit, Duration: -1},
+		qidx:    -1,
+		watchFD: -1,
 	}
 	c.att.fd = -1
 	if cfg.Kind == KindAgent {
@@ -187,7 +188,7 @@ func (s *Scheduler) Start(ctx context.Context) {
 	if mk == nil {
 		mk = newPoller
 	}
-	l := &checkLoop{s: s, p: mk()}
+	l := &checkLoop{s: s, p: mk(), ctx: s.ctx}
 	s.qmu.Lock()
 	s.poll = l.p
 	s.sleepUntil = 0
@@ -301,6 +302,8 @@ type Checker struct {
 	mu          sync.Mutex
 	qidx        int         // index in s.q, -1 when not queued; under s.qmu
 	att         connAttempt // the loop's connect attempt; owned by the loop
+	nbr         *runner     // the loop's check program run; owned by the loop
+	watchFD     int         // the socket the loop watches for it, or -1; owned by the loop
 	due         time.Time
 	health      Health
 	last        Result

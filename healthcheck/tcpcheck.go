@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,7 +130,9 @@ func (st *step) id() int {
 }
 
 // runner executes one check: a small state machine over the steps, on a
-// blocking connection with deadlines.
+// blocking connection with deadlines, or (nb, on the check loop) on a
+// non-blocking socket: an I/O that would block then sets wait and makes run
+// return, and run called again resumes at the same step (pc, phase).
 type runner struct {
 	ctx       context.Context
 	spec      *Spec
@@ -148,7 +151,27 @@ type runner struct {
 	code      int
 	cur       *step
 	stopWatch func() bool
+
+	nb      bool          // non-blocking mode (check loop)
+	nbs     nbSock        // nb mode: the socket and its address
+	pool    *sockPool     // nb mode: where a reset socket goes (nil: closed)
+	pc      int           // the step run resumes at
+	phase   uint8         // progress within that step (nb mode)
+	sent    int           // bytes of the current send step written (nb mode)
+	wait    waitKind      // nb mode: what the suspended run waits for
+	waitDL  time.Time     // nb mode: until when
+	nbAfter time.Duration // nb mode: the connect step's after-connect timeout
 }
+
+// waitKind is what a suspended non-blocking run waits for.
+type waitKind uint8
+
+const (
+	waitNone waitKind = iota
+	waitingConnect
+	waitingWrite
+	waitingRead
+)
 
 func (r *runner) close() {
 	r.closeConn()
@@ -159,6 +182,10 @@ func (r *runner) close() {
 }
 
 func (r *runner) closeConn() {
+	if r.nb {
+		r.nbClose()
+		return
+	}
 	if r.stopWatch != nil {
 		r.stopWatch()
 		r.stopWatch = nil
@@ -235,11 +262,13 @@ func errText(e, stepText string) string {
 }
 
 func (r *runner) run() Result {
-	var last *step
-	for _, st := range r.rules.steps {
-		r.cur = st
-		r.code = 0
-		last = st
+	r.wait = waitNone
+	for ; r.pc < len(r.rules.steps); r.pc++ {
+		st := r.rules.steps[r.pc]
+		if r.phase == 0 {
+			r.cur = st
+			r.code = 0
+		}
 		switch st.kind {
 		case stepConnect:
 			if res, ok := r.connect(st); !ok {
@@ -254,8 +283,37 @@ func (r *runner) run() Result {
 				return res
 			}
 		}
+		r.phase = 0
+	}
+	var last *step
+	if n := len(r.rules.steps); n > 0 {
+		last = r.rules.steps[n-1]
 	}
 	return r.final(last)
+}
+
+// suspend makes a non-blocking run wait for w until dl.
+func (r *runner) suspend(w waitKind, dl time.Time) (Result, bool) {
+	r.wait, r.waitDL = w, dl
+	return Result{}, false
+}
+
+// timedOut is the result of a suspended run whose deadline passed: what
+// the blocking run gets from the same timeout.
+func (r *runner) timedOut() Result {
+	if r.wait == waitingConnect {
+		s, info := connectStatus(os.ErrDeadlineExceeded)
+		return r.result(s, errText(info, r.stepText()))
+	}
+	return r.ioError(os.ErrDeadlineExceeded)
+}
+
+// connected reports whether the runner has a connection.
+func (r *runner) connected() bool {
+	if r.nb {
+		return r.nbs.fd >= 0
+	}
+	return r.conn != nil
 }
 
 // final computes the status of a check whose steps all succeeded.
@@ -297,6 +355,9 @@ func (r *runner) final(last *step) Result {
 }
 
 func (r *runner) connect(st *step) (Result, bool) {
+	if r.nb && r.phase > 0 {
+		return r.nbConnectDone(st)
+	}
 	r.closeConn()
 	r.n, r.eof, r.tls = 0, false, false
 	addr := r.addr
@@ -328,6 +389,9 @@ func (r *runner) connect(st *step) (Result, bool) {
 		if r.spec.CheckTimeout > 0 && r.spec.ConnectTimeout > 0 && now.Add(r.spec.ConnectTimeout).Before(connDL) {
 			connDL = now.Add(r.spec.ConnectTimeout)
 		}
+	}
+	if r.nb {
+		return r.nbConnect(st, addr, connDL, afterConnect)
 	}
 	c, err := dial(r.ctx, addr, connDL)
 	if err != nil {
@@ -388,8 +452,11 @@ func (r *runner) ioError(err error) Result {
 }
 
 func (r *runner) send(st *step) (Result, bool) {
-	if r.conn == nil {
+	if !r.connected() {
 		return r.result(StatusSockErr, errText("not connected", r.stepText())), false
+	}
+	if r.nb {
+		return r.nbSend(st)
 	}
 	// A new request: what was read for the previous one is dropped.
 	r.n, r.eof = 0, false
@@ -406,6 +473,9 @@ func (r *runner) fill() (Result, bool) {
 	buf := r.buf()
 	if r.eof || len(buf) == cap(buf) {
 		return Result{}, true
+	}
+	if r.nb {
+		return r.nbFill(buf)
 	}
 	_ = r.conn.SetReadDeadline(r.dl)
 	n, err := r.conn.Read(buf[len(buf):cap(buf)])
@@ -430,7 +500,7 @@ func (r *runner) lastRead() bool {
 }
 
 func (r *runner) expect(st *step) (Result, bool) {
-	if r.conn == nil {
+	if !r.connected() {
 		return r.result(StatusSockErr, errText("not connected", r.stepText())), false
 	}
 	for {

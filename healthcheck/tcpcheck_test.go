@@ -79,7 +79,7 @@ func TestTCPCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := &Spec{Rules: mustTCP(t, tc.lines...), Inter: 2 * time.Second}
-			wantResult(t, spec.Run(ctx, tc.addr), tc.st, 0, tc.info)
+			wantResult(t, runSpec(t, ctx, spec, tc.addr), tc.st, 0, tc.info)
 		})
 	}
 }
@@ -88,26 +88,26 @@ func TestTCPCheckTimeoutsAndClose(t *testing.T) {
 	ctx := ctxT(t)
 	t.Run("expect timeout names the step", func(t *testing.T) {
 		spec := &Spec{Rules: mustTCP(t, []string{"send", "PING\r\n"}, []string{"expect", "string", "+PONG"}), Inter: 200 * time.Millisecond}
-		wantResult(t, spec.Run(ctx, silent(t)), StatusL7TOUT, 0, "at step 3 of tcp-check (expect string '+PONG')")
+		wantResult(t, runSpec(t, ctx, spec, silent(t)), StatusL7TOUT, 0, "at step 3 of tcp-check (expect string '+PONG')")
 	})
 	t.Run("mismatch without min-recv waits for more, then times out", func(t *testing.T) {
 		addr := lineServer(t, func(string) string { return "-LOADING\r\n" })
 		spec := &Spec{Rules: mustTCP(t, []string{"send", "PING\r\n"}, []string{"expect", "string", "+PONG"}), Inter: 200 * time.Millisecond}
-		wantResult(t, spec.Run(ctx, addr), StatusL7TOUT, 0, "at step 3 of tcp-check (expect string '+PONG')")
+		wantResult(t, runSpec(t, ctx, spec, addr), StatusL7TOUT, 0, "at step 3 of tcp-check (expect string '+PONG')")
 	})
 	t.Run("tout-status", func(t *testing.T) {
 		spec := &Spec{Rules: mustTCP(t, []string{"expect", "tout-status", "L6TOUT", "string", "x"}), Inter: 150 * time.Millisecond}
-		wantResult(t, spec.Run(ctx, silent(t)), StatusL6TOUT, 0, "at step 2 of tcp-check (expect string 'x')")
+		wantResult(t, runSpec(t, ctx, spec, silent(t)), StatusL6TOUT, 0, "at step 2 of tcp-check (expect string 'x')")
 	})
 	t.Run("peer closes: mismatch is final", func(t *testing.T) {
 		addr := listen(t, func(c net.Conn) { io.WriteString(c, "220 hi\r\n") })
 		spec := &Spec{Rules: mustTCP(t, []string{"expect", "string", "+PONG"}), Inter: time.Second}
-		wantResult(t, spec.Run(ctx, addr), StatusL7RSP, 0, "TCPCHK did not match content '+PONG' at step 2")
+		wantResult(t, runSpec(t, ctx, spec, addr), StatusL7RSP, 0, "TCPCHK did not match content '+PONG' at step 2")
 	})
 	t.Run("peer closes without data", func(t *testing.T) {
 		addr := listen(t, nil)
 		spec := &Spec{Rules: mustTCP(t, []string{"expect", "string", "x"}), Inter: time.Second}
-		wantResult(t, spec.Run(ctx, addr), StatusL7RSP, 0, "TCPCHK got an empty response at step 2")
+		wantResult(t, runSpec(t, ctx, spec, addr), StatusL7RSP, 0, "TCPCHK got an empty response at step 2")
 	})
 }
 
@@ -135,17 +135,17 @@ func TestTCPCheckConnectSteps(t *testing.T) {
 		[]string{"expect", "string", "+PONG"},
 	)
 	spec := &Spec{Rules: rules, Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, "127.0.0.1"), StatusL7OK, 0, "(tcp-check)")
+	wantResult(t, runSpec(t, ctx, spec, "127.0.0.1"), StatusL7OK, 0, "(tcp-check)")
 	// Last step a TLS connect: L6OK.
 	spec = &Spec{Rules: mustTCP(t, []string{"connect", "ssl"}), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, tlsAddr), StatusL6OK, 0, "(tcp-check)")
+	wantResult(t, runSpec(t, ctx, spec, tlsAddr), StatusL6OK, 0, "(tcp-check)")
 	// A failing second connect names its step and port.
 	dead := closedPort(t)
 	spec = &Spec{Rules: mustTCP(t, []string{"connect", "port", strconv.Itoa(portOf(a))}, []string{"connect", "port", strconv.Itoa(portOf(dead))}), Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, "127.0.0.1"), StatusL4CON, 0, "Connection refused at step 2 of tcp-check (connect port "+strconv.Itoa(portOf(dead))+")")
+	wantResult(t, runSpec(t, ctx, spec, "127.0.0.1"), StatusL4CON, 0, "Connection refused at step 2 of tcp-check (connect port "+strconv.Itoa(portOf(dead))+")")
 	// "connect default" reuses the server's check-ssl.
 	spec = &Spec{Rules: mustTCP(t, []string{"connect", "default"}, []string{"send", "PING\r\n"}, []string{"expect", "string", "PONG"}), SSL: true, Inter: 2 * time.Second}
-	wantResult(t, spec.Run(ctx, tlsAddr), StatusL7OK, 0, "(tcp-check)")
+	wantResult(t, runSpec(t, ctx, spec, tlsAddr), StatusL7OK, 0, "(tcp-check)")
 }
 
 func TestParseTCPCheckErrors(t *testing.T) {
