@@ -161,6 +161,8 @@ type checkLoop struct {
 	batch   []*Checker
 	now     time.Time // when the current round started
 	pool    sockPool  // sockets of finished checks, for the next ones
+	// unwatchFD is p.unwatch, bound once for the runners.
+	unwatchFD func(fd int) error
 }
 
 // run runs the loop until the scheduler stops.
@@ -294,7 +296,7 @@ func (l *checkLoop) startRunner(c *Checker, spec *Spec, serverAddr string, gen u
 		c.nbr = new(runner)
 	}
 	*c.nbr = runner{ctx: l.ctx, spec: spec, rules: spec.Rules, addr: addr, start: start, serverUp: up,
-		nb: true, nbs: nbSock{fd: -1}}
+		nb: true, nbs: nbSock{fd: -1}, pool: &l.pool, unwatch: l.unwatchFD}
 	c.watchFD = -1
 	l.stepRunner(c)
 }

@@ -20,6 +20,8 @@ type poller interface {
 	// writable (edge-triggered: the caller reads or writes until EAGAIN).
 	// Closing fd stops watching it.
 	watch(fd int, rw bool) error
+	// unwatch stops watching fd.
+	unwatch(fd int) error
 	// canWatch reports whether watch works.
 	canWatch() bool
 	// close releases the poller.
@@ -67,5 +69,7 @@ var errNoWatch = errors.New("healthcheck: socket watching not supported")
 func (p *chanPoller) watch(int, bool) error { return errNoWatch }
 
 func (p *chanPoller) canWatch() bool { return false }
+
+func (p *chanPoller) unwatch(int) error { return errNoWatch }
 
 func (p *chanPoller) close() { p.t.Stop() }

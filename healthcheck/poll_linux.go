@@ -139,6 +139,10 @@ func (p *epollPoller) watch(fd int, rw bool) error {
 
 func (p *epollPoller) canWatch() bool { return true }
 
+func (p *epollPoller) unwatch(fd int) error {
+	return syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_DEL, fd, nil)
+}
+
 func (p *epollPoller) close() {
 	_ = p.f.Close()
 	syscall.Close(p.ev)

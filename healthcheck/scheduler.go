@@ -189,6 +189,7 @@ func (s *Scheduler) Start(ctx context.Context) {
 		mk = newPoller
 	}
 	l := &checkLoop{s: s, p: mk(), ctx: s.ctx}
+	l.unwatchFD = l.p.unwatch
 	s.qmu.Lock()
 	s.poll = l.p
 	s.sleepUntil = 0

@@ -152,15 +152,16 @@ type runner struct {
 	cur       *step
 	stopWatch func() bool
 
-	nb      bool          // non-blocking mode (check loop)
-	nbs     nbSock        // nb mode: the socket and its address
-	pool    *sockPool     // nb mode: where a reset socket goes (nil: closed)
-	pc      int           // the step run resumes at
-	phase   uint8         // progress within that step (nb mode)
-	sent    int           // bytes of the current send step written (nb mode)
-	wait    waitKind      // nb mode: what the suspended run waits for
-	waitDL  time.Time     // nb mode: until when
-	nbAfter time.Duration // nb mode: the connect step's after-connect timeout
+	nb      bool               // non-blocking mode (check loop)
+	nbs     nbSock             // nb mode: the socket and its address
+	pool    *sockPool          // nb mode: where a reset socket goes (nil: closed)
+	pc      int                // the step run resumes at
+	phase   uint8              // progress within that step (nb mode)
+	sent    int                // bytes of the current send step written (nb mode)
+	wait    waitKind           // nb mode: what the suspended run waits for
+	waitDL  time.Time          // nb mode: until when
+	nbAfter time.Duration      // nb mode: the connect step's after-connect timeout
+	unwatch func(fd int) error // nb mode: takes a socket out of the loop's poller
 }
 
 // waitKind is what a suspended non-blocking run waits for.

@@ -54,11 +54,17 @@ func (r *runner) nbConnect(st *step, addr string, connDL time.Time, afterConnect
 	if err != nil || !r.nbs.sa.set(ap) {
 		return r.result(StatusSockErr, errText("cannot connect to "+addr, r.stepText())), false
 	}
-	fdr, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(r.nbs.sa.family()), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if e != 0 {
-		return r.result(StatusL4CON, errText(errnoText(e), r.stepText())), false
+	fd := -1
+	if !st.linger { // a pooled socket may have SO_LINGER set: no clean close
+		fd = r.pool.get(r.nbs.sa.v6)
 	}
-	fd := int(fdr)
+	if fd < 0 {
+		fdr, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(r.nbs.sa.family()), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if e != 0 {
+			return r.result(StatusL4CON, errText(errnoText(e), r.stepText())), false
+		}
+		fd = int(fdr)
+	}
 	r.nbs.fd, r.nbs.watched = fd, false
 	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 	if next := r.pc + 1; next >= len(r.rules.steps) || r.rules.steps[next].kind == stepSend {
@@ -148,16 +154,21 @@ func (r *runner) nbFill(buf []byte) (Result, bool) {
 }
 
 // nbClose closes the socket: with an RST unless the connect step asked
-// for "linger".
+// for "linger". An RST-closed socket goes to the loop's pool when it can
+// leave the poller (an RST is what returning it to the pool sends).
 func (r *runner) nbClose() {
 	fd := r.nbs.fd
 	if fd < 0 {
 		return
 	}
+	watched := r.nbs.watched
 	r.nbs.fd, r.nbs.watched = -1, false
-	if r.linger {
+	switch {
+	case r.linger:
 		_, _, _ = syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
-		return
+	case r.pool == nil || watched && (r.unwatch == nil || r.unwatch(fd) != nil):
+		closeFDReset(fd)
+	default:
+		r.pool.put(fd, r.nbs.sa.v6)
 	}
-	closeFDReset(fd)
 }
