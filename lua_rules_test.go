@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net"
 	"os"
 	"path/filepath"
@@ -440,4 +441,76 @@ core.register_cli({"boom"}, "boom", function(applet) error("cli broke") end)
 		t.Fatalf("failing command: %v", err)
 	}
 	d.waitLog("Lua cli '<lua.cli.boom>': ")
+}
+
+// TestLuaServiceOutputLeavesBeforeItBlocks: a service's output is buffered
+// (one write for a small response) but reaches the client before the
+// service blocks (core.msleep, receive), as HAProxy sends when an applet
+// yields; the rest follows when it ends.
+func TestLuaServiceOutputLeavesBeforeItBlocks(t *testing.T) {
+	lua := writeLua(t, "stream.lua", `
+core.register_service("stream", "http", function(applet)
+  applet:set_status(200)
+  applet:start_response()
+  applet:send("first\n")
+  core.msleep(1500)
+  applet:send("second\n")
+end)
+core.register_service("ask", "http", function(applet)
+  applet:set_status(200)
+  applet:add_header("content-length", "6")
+  applet:start_response()
+  applet:send("ready:")
+  local body = applet:receive()
+end)
+`)
+	d := startDaemon(t, `
+global
+    lua-load `+lua+`
+`+luaHTTPDefaults+`
+frontend fe
+    bind 127.0.0.1:0
+    http-request use-service lua.ask if { path /ask }
+    http-request use-service lua.stream
+`)
+	c := dialRaw(t, d.addr("fe"))
+	start := time.Now()
+	c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	var got strings.Builder
+	for !strings.Contains(got.String(), "first\n") {
+		l, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("first part not received before the service slept: %q, %v", got.String(), err)
+		}
+		got.WriteString(l)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("first part after %v", el)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for !strings.HasSuffix(got.String(), "0\r\n\r\n") {
+		l, err := c.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("rest of the response: %q, %v", got.String(), err)
+		}
+		got.WriteString(l)
+	}
+	if !strings.Contains(got.String(), "second\n") {
+		t.Fatalf("response: %q", got.String())
+	}
+	// The service reads the request body after answering: the client sees
+	// the answer first, then sends its body.
+	a := dialRaw(t, d.addr("fe"))
+	a.send("POST /ask HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	a.SetReadDeadline(time.Now().Add(time.Second))
+	resp, err := http.ReadResponse(a.br, nil)
+	if err != nil {
+		t.Fatalf("answer not sent before the service waited for the body: %v", err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "ready:" {
+		t.Fatalf("body %q, %v", buf, err)
+	}
+	a.send("0\r\n\r\n")
 }

@@ -51,6 +51,9 @@ func (a *HTTPApplet) BodyLength() int64 {
 // Receive reads up to n bytes of the request body (n < 0: all of it). It
 // returns an empty slice at the end of the body.
 func (a *HTTPApplet) Receive(n int) ([]byte, error) {
+	if err := a.Flush(); err != nil { // the client may wait for our answer
+		return nil, err
+	}
 	if n < 0 {
 		return a.body.readAll()
 	}
@@ -58,7 +61,12 @@ func (a *HTTPApplet) Receive(n int) ([]byte, error) {
 }
 
 // Getline reads one line of the body, its '\n' included; empty at the end.
-func (a *HTTPApplet) Getline() ([]byte, error) { return a.body.line() }
+func (a *HTTPApplet) Getline() ([]byte, error) {
+	if err := a.Flush(); err != nil {
+		return nil, err
+	}
+	return a.body.line()
+}
 
 // SetStatus sets the response status (default 200) and reason.
 func (a *HTTPApplet) SetStatus(code int, reason string) {
@@ -73,8 +81,12 @@ func (a *HTTPApplet) AddHeader(name, value string) {
 // Started reports whether the response head was sent.
 func (a *HTTPApplet) Started() bool { return a.started }
 
-// StartResponse sends the response head; headers cannot change afterwards.
-// Without a content-length header the body is sent chunked.
+// StartResponse writes the response head to the output buffer; headers
+// cannot change afterwards. Without a content-length header the body is sent
+// chunked. Like Send, it leaves the bytes buffered: they reach the client
+// when the buffer fills, on Flush (the Lua host flushes before the service
+// blocks, as HAProxy sends when the applet yields) and when the service ends,
+// so a small response costs one write.
 func (a *HTTPApplet) StartResponse() error {
 	if a.started {
 		return nil
@@ -116,7 +128,7 @@ func (a *HTTPApplet) StartResponse() error {
 	n := bw.Buffered()
 	t.rsp.writeResponseHead(bw)
 	t.bytesOut += int64(bw.Buffered() - n)
-	return a.flushErr(bw.Flush())
+	return a.err
 }
 
 // Send writes body bytes (starting the response if needed).
@@ -133,18 +145,36 @@ func (a *HTTPApplet) Send(b []byte) error {
 		return nil
 	}
 	bw := a.t.s.bw
+	var err error
 	if a.chunked {
 		var hex [16]byte
 		bw.Write(appendHex(hex[:0], uint64(len(b))))
 		bw.WriteString("\r\n")
 		bw.Write(b)
-		bw.WriteString("\r\n")
+		_, err = bw.WriteString("\r\n")
 	} else {
-		bw.Write(b)
+		_, err = bw.Write(b)
 	}
 	a.sent += int64(len(b))
 	a.t.bytesOut += int64(len(b))
-	return a.flushErr(bw.Flush())
+	return a.flushErr(err)
+}
+
+// Fits reports whether Send(n bytes) stays in the output buffer, with no
+// write to the client that could block.
+func (a *HTTPApplet) Fits(n int) bool {
+	return a.started && a.err == nil && a.t.s.bw.Available() >= n+24
+}
+
+// Flush sends what the applet left in the output buffer.
+func (a *HTTPApplet) Flush() error {
+	if a.err != nil {
+		return a.err
+	}
+	if a.t.s.bw.Buffered() == 0 {
+		return nil
+	}
+	return a.flushErr(a.t.s.bw.Flush())
 }
 
 func (a *HTTPApplet) flushErr(err error) error {
@@ -164,8 +194,8 @@ func (a *HTTPApplet) finish() {
 	}
 	if a.chunked && a.err == nil {
 		t.s.bw.WriteString("0\r\n\r\n")
-		_ = a.flushErr(t.s.bw.Flush())
 	}
+	_ = a.Flush()
 	if a.clOut >= 0 && a.sent != a.clOut && !a.noBody {
 		t.closeCli = true // the framing is broken: close
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -129,6 +130,9 @@ func appletHTTPStart(st *State, L *lua.LState) int {
 	ap, _ := checkAppletHTTP(L)
 	var err error
 	st.Unlocked(func() { err = ap.a.StartResponse() })
+	if e := st.cur; e != nil {
+		e.flush = ap.a
+	}
 	L.Push(lua.LBool(err == nil))
 	return 1
 }
@@ -184,7 +188,16 @@ func appletHTTPSend(st *State, L *lua.LState) int {
 	if !ap.a.Started() {
 		L.RaiseError("Lua: 'send' you must call start_response() before sending data.")
 	}
-	st.Unlocked(func() { _ = ap.a.Send([]byte(s)) })
+	if ap.a.Fits(len(s)) {
+		// Buffered without blocking: no need to release the state. The
+		// bytes leave before the service blocks or when it ends.
+		_ = ap.a.Send(unsafe.Slice(unsafe.StringData(s), len(s)))
+	} else {
+		st.Unlocked(func() { _ = ap.a.Send([]byte(s)) })
+	}
+	if e := st.cur; e != nil {
+		e.flush = ap.a
+	}
 	return 0
 }
 

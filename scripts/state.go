@@ -209,6 +209,11 @@ func (st *State) Unlocked(fn func()) {
 	curThread := g.CurrentThread
 	st.cur = nil
 	st.release()
+	if e != nil && e.flush != nil {
+		f := e.flush
+		e.flush = nil
+		_ = f.Flush()
+	}
 	defer func() {
 		st.lock <- struct{}{}
 		g.CurrentThread = curThread
@@ -291,6 +296,10 @@ type entry struct {
 
 	total, burst, used time.Duration
 	segStart           time.Time
+
+	// flush sends what a service left buffered (HTTP applet): run before
+	// the entry blocks, as HAProxy sends an applet's output when it yields.
+	flush interface{ Flush() error }
 
 	done       bool
 	doneVals   []lua.LValue
