@@ -16,7 +16,7 @@ import (
 )
 
 // The examples of the first seed article ("5 Ways to Extend HAProxy With
-// Lua"), loaded unmodified from testdata/seeds, driven through Call with a
+// Lua"), loaded unmodified from deploy/examples, driven through Call with a
 // minimal fake TXN (the real TXN class belongs to the proxy).
 
 // fakeTxn builds a Lua table standing for a TXN: get_var/set_var over vars,
@@ -49,7 +49,7 @@ func fakeTxn(L *lua.LState, mu *sync.Mutex, vars map[string]lua.LValue, src stri
 func TestSeedHelloDebug(t *testing.T) {
 	for _, debug := range []bool{true, false} {
 		_, _, stderr := newTestRuntime(t, nil, func(o *Options) {
-			o.Loads = []Load{{File: "testdata/seeds/hello.lua"}}
+			o.Loads = []Load{{File: "../deploy/examples/hello/hello.lua"}}
 			o.Logger = nil
 			o.Debug = debug
 		})
@@ -62,7 +62,7 @@ func TestSeedHelloDebug(t *testing.T) {
 
 func TestSeedLogWorkTask(t *testing.T) {
 	rt, _, stderr := newTestRuntime(t, nil, func(o *Options) {
-		o.Loads = []Load{{File: "testdata/seeds/log_work.lua"}}
+		o.Loads = []Load{{File: "../deploy/examples/log_work/log_work.lua"}}
 		o.Logger = nil
 		o.Debug = true
 	})
@@ -90,7 +90,7 @@ func TestSeedLogWorkTask(t *testing.T) {
 
 func TestSeedGreaterThanFetch(t *testing.T) {
 	rt, _, _ := newTestRuntime(t, nil, func(o *Options) {
-		o.Loads = []Load{{File: "testdata/seeds/greater_than.lua"}}
+		o.Loads = []Load{{File: "../deploy/examples/greater_than/greater_than.lua"}}
 		o.Threads = 2
 	})
 	f := rt.Registry().Fetches["greater_than"]
@@ -120,7 +120,7 @@ func TestSeedGreaterThanFetch(t *testing.T) {
 
 func TestSeedURLEncodeConverter(t *testing.T) {
 	rt, _, _ := newTestRuntime(t, nil, func(o *Options) {
-		o.Loads = []Load{{File: "testdata/seeds/urlencode.lua", PerThread: true}}
+		o.Loads = []Load{{File: "../deploy/examples/urlencode/urlencode.lua", PerThread: true}}
 		o.Threads = 2
 	})
 	f := rt.Registry().Converters["urlencode"]
@@ -153,7 +153,7 @@ func TestSeedIPCheckerAction(t *testing.T) {
 	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 
 	rt, logger, _ := newTestRuntime(t, nil, func(o *Options) {
-		o.Loads = []Load{{File: "testdata/seeds/ipchecker.lua"}}
+		o.Loads = []Load{{File: "../deploy/examples/ipchecker/ipchecker.lua"}}
 	})
 	a := rt.Registry().Actions["checkip"]
 	if a == nil || a.NbArgs != 2 || a.Facilities[0] != "http-req" {

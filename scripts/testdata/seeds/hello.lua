@@ -1,1 +1,0 @@
-core.Debug("Hello HAProxy!\n")
