@@ -180,9 +180,12 @@ func BenchmarkScheduler10k(b *testing.B) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	r0, c0, t0 := reports.Load(), cpuTime(), time.Now()
 	time.Sleep(window) // the measurement window
 	r1, c1, t1 := reports.Load(), cpuTime(), time.Now()
+	runtime.ReadMemStats(&ms1)
 	heapRun := heapInUse()
 	b.StopTimer()
 
@@ -192,6 +195,7 @@ func BenchmarkScheduler10k(b *testing.B) {
 	b.ReportMetric(cpuPct, "%cpu")
 	b.ReportMetric(checksPerSec, "checks/s")
 	b.ReportMetric(float64(c1-c0)/float64(r1-r0)/1e3, "µs-cpu/check")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(r1-r0), "B-alloc/check")
 	b.ReportMetric(float64(heapIdle-heap0)/float64(n), "B/server-idle")
 	b.ReportMetric(float64(heapRun-heap0)/float64(n), "B/server-running")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")

@@ -159,8 +159,11 @@ type checkLoop struct {
 	ctx     context.Context
 	watched []*Checker // by socket fd: the Checkers whose socket p watches
 	batch   []*Checker
-	now     time.Time // when the current round started
-	pool    sockPool  // sockets of finished checks, for the next ones
+	now     time.Time      // when the current round started
+	pool    sockPool       // sockets of finished checks, for the next ones
+	runners []*runner      // free runners for check programs
+	att     connAttempt    // the connect attempt being started
+	atts    []*connAttempt // free attempts for the watched ones
 	// unwatchFD is p.unwatch, bound once for the runners.
 	unwatchFD func(fd int) error
 }
@@ -180,7 +183,7 @@ func (l *checkLoop) run() {
 		for i, c := range l.batch {
 			l.batch[i] = nil
 			switch {
-			case c.att.fd >= 0: // its connect deadline passed
+			case c.att != nil: // its connect deadline passed
 				l.connectDone(c, Result{Status: StatusL4TOUT})
 			case c.nbr != nil && c.nbr.wait != waitNone: // its program's deadline passed
 				l.runnerDone(c, c.nbr.timedOut())
@@ -195,10 +198,14 @@ func (l *checkLoop) run() {
 	// dropped anyway) and release the poller.
 	for _, c := range l.watched {
 		if c != nil {
-			c.att.abandon()
+			if c.att != nil {
+				c.att.abandon()
+				c.att = nil
+			}
 			if c.nbr != nil {
 				c.nbr.wait = waitNone
 				c.nbr.close()
+				c.nbr = nil
 			}
 			c.stopRunning()
 		}
@@ -228,7 +235,7 @@ func (l *checkLoop) start(c *Checker) {
 		s.spawn(c, gen, up)
 		return
 	}
-	c.att.gen = gen
+	c.lgen = gen
 	serverAddr, res, ok := l.checkAddr(c)
 	if !ok {
 		l.finish(c, res)
@@ -238,30 +245,39 @@ func (l *checkLoop) start(c *Checker) {
 		l.startRunner(c, spec, serverAddr, gen, up)
 		return
 	}
-	switch spec.startConnect(serverAddr, &c.att, &l.pool) {
+	a := &l.att
+	switch spec.startConnect(serverAddr, a, &l.pool) {
 	case quickDone:
-		l.finish(c, c.att.res)
+		l.finish(c, a.res)
 	case quickPending:
-		if l.watch(c, c.att.fd, false) {
-			l.s.enqueue(c, c.att.deadline.UnixNano())
+		// The attempt must outlive this call: it gets its own copy.
+		var pa *connAttempt
+		if n := len(l.atts); n > 0 {
+			pa, l.atts = l.atts[n-1], l.atts[:n-1]
+		} else {
+			pa = new(connAttempt)
+		}
+		*pa = *a
+		a.fd = -1
+		if l.watch(c, pa.fd, false) {
+			c.att = pa
+			l.s.enqueue(c, pa.deadline.UnixNano())
 			return
 		}
 		// The poller cannot watch it: wait on a goroutine.
 		if !s.enter() {
-			c.att.abandon()
+			pa.abandon()
 			c.stopRunning()
 			return
 		}
-		att := c.att
-		c.att.fd = -1
 		go func() {
 			defer s.wg.Done()
-			res := att.wait(s.context())
+			res := pa.wait(s.context())
 			if s.context().Err() != nil {
 				c.stopRunning()
 				return
 			}
-			c.complete(att.gen, res, nil)
+			c.complete(gen, res, nil)
 		}()
 	default:
 		s.spawn(c, gen, up)
@@ -292,7 +308,11 @@ func (l *checkLoop) startRunner(c *Checker, spec *Spec, serverAddr string, gen u
 		l.s.spawn(c, gen, up) // a name to resolve: the blocking program dials
 		return
 	}
-	if c.nbr == nil {
+	// Runners are kept by the loop, not by each Checker: memory follows the
+	// checks in flight, not the number of servers.
+	if n := len(l.runners); n > 0 {
+		c.nbr, l.runners = l.runners[n-1], l.runners[:n-1]
+	} else {
 		c.nbr = new(runner)
 	}
 	*c.nbr = runner{ctx: l.ctx, spec: spec, rules: spec.Rules, addr: addr, start: start, serverUp: up,
@@ -337,6 +357,9 @@ func (l *checkLoop) runnerDone(c *Checker, res Result) {
 	}
 	l.s.dequeue(c) // its deadline, if queued
 	r.close()
+	*r = runner{}
+	c.nbr = nil
+	l.runners = append(l.runners, r)
 	l.finish(c, res)
 }
 
@@ -383,7 +406,7 @@ func (l *checkLoop) ready(fd int) {
 		return
 	}
 	c := l.watched[fd]
-	if c.att.fd == fd {
+	if c.att != nil && c.att.fd == fd {
 		res, done := c.att.check()
 		if !done {
 			return // spurious wake-up
@@ -400,11 +423,14 @@ func (l *checkLoop) ready(fd int) {
 // connectDone ends c's watched connect attempt with res (status and info;
 // the duration is set here).
 func (l *checkLoop) connectDone(c *Checker, res Result) {
-	if fd := c.att.fd; fd >= 0 {
-		l.unwatch(c, fd)
+	a := c.att
+	c.att = nil
+	if a.fd >= 0 {
+		l.unwatch(c, a.fd)
 	}
-	c.att.abandon()
-	res.Duration = time.Since(c.att.start)
+	a.abandon()
+	res.Duration = time.Since(a.start)
+	l.atts = append(l.atts, a)
 	l.finish(c, res)
 }
 
@@ -412,7 +438,7 @@ func (l *checkLoop) connectDone(c *Checker, res Result) {
 // it changes nothing (the steady state), on a goroutine otherwise.
 func (l *checkLoop) finish(c *Checker, res Result) {
 	s := l.s
-	gen := c.att.gen
+	gen := c.lgen
 	if c.completeQuiet(gen, res, l.now) {
 		return
 	}

@@ -155,7 +155,6 @@ func (s *Scheduler) Add(t Target, cfg Config) (*Checker, error) {
 		qidx:    -1,
 		watchFD: -1,
 	}
-	c.att.fd = -1
 	if cfg.Kind == KindAgent {
 		c.health.Cur = c.health.Max()
 	}
@@ -301,10 +300,11 @@ type Checker struct {
 	reportMu sync.Mutex
 
 	mu          sync.Mutex
-	qidx        int         // index in s.q, -1 when not queued; under s.qmu
-	att         connAttempt // the loop's connect attempt; owned by the loop
-	nbr         *runner     // the loop's check program run; owned by the loop
-	watchFD     int         // the socket the loop watches for it, or -1; owned by the loop
+	qidx        int          // index in s.q, -1 when not queued; under s.qmu
+	att         *connAttempt // the loop's watched connect attempt; owned by the loop
+	lgen        uint64       // the generation of the loop's check in flight; owned by the loop
+	nbr         *runner      // the loop's check program run in flight; owned by the loop
+	watchFD     int          // the socket the loop watches for it, or -1; owned by the loop
 	due         time.Time
 	health      Health
 	last        Result

@@ -28,7 +28,6 @@ import (
 type connAttempt struct {
 	fd       int // -1: none
 	sa       rawSockaddr
-	gen      uint64    // the Checker generation that started it
 	start    time.Time // when the check started
 	deadline time.Time // the connect deadline
 	res      Result    // the result, once begin or check returned one
@@ -255,6 +254,7 @@ func (sa *rawSockaddr) set(ap netip.AddrPort) bool {
 	ip := ap.Addr().Unmap()
 	port := ap.Port()
 	if ip.Is4() {
+		sa.v6 = false
 		sa.in4.Family = syscall.AF_INET
 		p := (*[2]byte)(unsafe.Pointer(&sa.in4.Port))
 		p[0], p[1] = byte(port>>8), byte(port)

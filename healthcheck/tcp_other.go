@@ -11,7 +11,6 @@ import (
 // non-blocking connect path, elsewhere every probe runs on a goroutine.
 type connAttempt struct {
 	fd       int
-	gen      uint64
 	start    time.Time
 	deadline time.Time
 	res      Result
