@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"moonbus/bus"
+	"moonbus/internal/smtptest"
 	"moonbus/mailers"
 	"moonbus/mailers/mailerstest"
 )
@@ -65,7 +66,7 @@ const (
 )
 
 // checkMail asserts the exact subject and body of a native alert mail.
-func checkMail(t *testing.T, m gotMail, msg string) {
+func checkMail(t *testing.T, m smtptest.Mail, msg string) {
 	t.Helper()
 	if m.Subject != "[Moonbus Alert] "+msg {
 		t.Errorf("subject %q, want %q", m.Subject, "[Moonbus Alert] "+msg)
@@ -90,32 +91,32 @@ func checkMail(t *testing.T, m gotMail, msg string) {
 func TestAlertsNativeMailDownAndUp(t *testing.T) {
 	for _, c := range []struct {
 		name     string
-		opts     mailServerOpts
+		opts     smtptest.Options
 		mailer   string
 		global   string
 		wantTLS  bool
 		wantUser string
 	}{
-		{name: "plain", mailer: "mailer smtp1 127.0.0.1:%PORT%"},
-		{name: "starttls-auth-plain", opts: mailServerOpts{mode: "starttls", user: "alice", pass: "pl41n-s3cret", mechs: []string{"PLAIN"}},
-			mailer: "mailer smtp1 127.0.0.1:%PORT% tls starttls auth plain user alice password pl41n-s3cret", global: "    ssl-server-verify none",
+		{name: "plain", mailer: "mailer smtp1 %ADDR%"},
+		{name: "starttls-auth-plain", opts: smtptest.Options{Mode: smtptest.StartTLS, User: "alice", Password: "pl41n-s3cret", Mechanisms: []string{"PLAIN"}},
+			mailer: "mailer smtp1 %ADDR% tls starttls auth plain user alice password pl41n-s3cret", global: "    ssl-server-verify none",
 			wantTLS: true, wantUser: "alice"},
-		{name: "implicit-auth-login", opts: mailServerOpts{mode: "implicit", user: "bob", pass: "l0gin-s3cret", mechs: []string{"LOGIN"}},
-			mailer: "mailer smtp1 127.0.0.1:%PORT% tls implicit auth login user bob password l0gin-s3cret", global: "    ssl-server-verify none",
+		{name: "implicit-auth-login", opts: smtptest.Options{Mode: smtptest.ImplicitTLS, User: "bob", Password: "l0gin-s3cret", Mechanisms: []string{"LOGIN"}},
+			mailer: "mailer smtp1 %ADDR% tls implicit auth login user bob password l0gin-s3cret", global: "    ssl-server-verify none",
 			wantTLS: true, wantUser: "bob"},
-		{name: "plain-auth-cram-md5", opts: mailServerOpts{user: "carol", pass: "cr4m-s3cret", mechs: []string{"CRAM-MD5"}},
-			mailer:   "mailer smtp1 127.0.0.1:%PORT% auth cram-md5 user carol password cr4m-s3cret",
+		{name: "plain-auth-cram-md5", opts: smtptest.Options{User: "carol", Password: "cr4m-s3cret", Mechanisms: []string{"CRAM-MD5"}},
+			mailer:   "mailer smtp1 %ADDR% auth cram-md5 user carol password cr4m-s3cret",
 			wantUser: "carol"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			srv := startMailServer(t, c.opts)
-			d, _ := mailDaemon(t, strings.ReplaceAll(c.mailer, "%PORT%", srv.port), c.global, "    email-alert level notice")
+			srv := smtptest.Start(t, c.opts)
+			d, _ := mailDaemon(t, strings.ReplaceAll(c.mailer, "%ADDR%", srv.Addr), c.global, "    email-alert level notice")
 			if got := d.adm("set server be/s1 health down"); got != "\n" {
 				t.Fatalf("health down: %q", got)
 			}
-			checkMail(t, srv.waitMails(1)[0], downCLI)
+			checkMail(t, srv.WaitMails(1)[0], downCLI)
 			d.adm("set server be/s1 health up")
-			mails := srv.waitMails(2)
+			mails := srv.WaitMails(2)
 			checkMail(t, mails[1], upCLI)
 			for _, m := range mails {
 				if m.TLS != c.wantTLS || m.User != c.wantUser {
@@ -133,8 +134,8 @@ func TestAlertsNativeMailDownAndUp(t *testing.T) {
 				!strings.Contains(lines[2], " mailers/mta/smtp1 sent 1 1 SERVER_UP \""+upCLI+"\" \"\"") {
 				t.Fatalf("show alerts:\n%s", show)
 			}
-			if c.opts.pass != "" {
-				mailerstest.AssertNoSecretLeak(t, []string{c.opts.pass}, d.out.String(), show)
+			if c.opts.Password != "" {
+				mailerstest.AssertNoSecretLeak(t, []string{c.opts.Password}, d.out.String(), show)
 			}
 		})
 	}
@@ -143,17 +144,17 @@ func TestAlertsNativeMailDownAndUp(t *testing.T) {
 // With the default level (alert) the UP mail is not sent; maintenance sends
 // nothing (admin-only change).
 func TestAlertsNativeMailDefaultLevel(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{})
-	d, _ := mailDaemon(t, "mailer smtp1 127.0.0.1:"+srv.port, "", "")
+	srv := smtptest.Start(t, smtptest.Options{})
+	d, _ := mailDaemon(t, "mailer smtp1 "+srv.Addr, "", "")
 	d.adm("set server be/s1 health down")
-	checkMail(t, srv.waitMails(1)[0], downCLI)
+	checkMail(t, srv.WaitMails(1)[0], downCLI)
 	d.adm("set server be/s1 health up")
 	d.adm("set server be/s2 state maint")
 	d.adm("set server be/s2 state ready")
 	d.adm("set server be/s1 health down")
 	p := d.alerts.native.Pipelines()[0]
 	waitFor(t, "two sends", func() bool { return p.Counters().Sent == 2 })
-	mails := srv.received()
+	mails := srv.Received()
 	if len(mails) != 2 || mails[1].Subject != mails[0].Subject {
 		t.Fatalf("mails: %+v", mails)
 	}
@@ -165,15 +166,15 @@ func TestAlertsNativeMailDefaultLevel(t *testing.T) {
 // A first attempt that fails (451) is retried; nothing is lost, duplicated
 // or reordered behind it.
 func TestAlertsNativeMailRetry(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{})
-	srv.failData.Store(1)
-	d, _ := mailDaemon(t, "mailer smtp1 127.0.0.1:"+srv.port, "", "    email-alert level notice")
+	srv := smtptest.Start(t, smtptest.Options{})
+	srv.FailData(1)
+	d, _ := mailDaemon(t, "mailer smtp1 "+srv.Addr, "", "    email-alert level notice")
 	d.adm("set server be/s1 health down")
 	d.adm("set server be/s1 health up")
 	d.adm("set server be/s2 health down")
 	p := d.alerts.native.Pipelines()[0]
 	waitFor(t, "three sends", func() bool { return p.Counters().Sent == 3 })
-	mails := srv.received()
+	mails := srv.Received()
 	if len(mails) != 3 {
 		t.Fatalf("%d mails", len(mails))
 	}
@@ -192,11 +193,11 @@ func TestAlertsNativeMailRetry(t *testing.T) {
 
 // option log-health-checks adds the health-check mails at info.
 func TestAlertsNativeMailHealthChecksAtInfo(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	app, other := newSickable(t, "app"), newSickable(t, "other")
 	d := startDaemon(t, `
 mailers mta
-    mailer smtp1 127.0.0.1:`+srv.port+`
+    mailer smtp1 `+srv.Addr+`
 `+httpDefaults+`
 backend be
     email-alert mailers mta
@@ -222,7 +223,7 @@ backend be
 	var msgs []string
 	waitFor(t, "the failure mails", func() bool {
 		msgs = msgs[:0]
-		for _, m := range srv.received() {
+		for _, m := range srv.Received() {
 			if strings.Contains(m.Body, "fail") || strings.Contains(m.Body, "DOWN") {
 				msgs = append(msgs, strings.TrimSuffix(m.Body, "\n"))
 			}
@@ -236,7 +237,7 @@ backend be
 	}
 	// The passing check that brings it back is mailed too.
 	waitFor(t, "success mail", func() bool {
-		for _, m := range srv.received() {
+		for _, m := range srv.Received() {
 			if strings.HasPrefix(m.Body, "Health check for server be/s1 succeeded, reason: Layer7 check passed, code: 200") {
 				return true
 			}
@@ -248,13 +249,13 @@ backend be
 // A Lua script that calls core.use_native_mailers_config() takes over: the
 // native mailer sees the events and stays quiet.
 func TestAlertsLuaTakeoverSilencesNativeMailer(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	hook := startHook(t, nil)
 	script := filepath.Join(t.TempDir(), "mailers.lua")
 	if err := os.WriteFile(script, []byte("core.use_native_mailers_config()\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, _ := mailDaemon(t, "mailer smtp1 127.0.0.1:"+srv.port, "    tune.lua.bool-sample-conversion normal\n    lua-load "+script+`
+	d, _ := mailDaemon(t, "mailer smtp1 "+srv.Addr, "    tune.lua.bool-sample-conversion normal\n    lua-load "+script+`
 webhook ops
     url `+hook.URL+`/hook
     event SERVER_DOWN`, "    email-alert level notice")
@@ -269,8 +270,8 @@ webhook ops
 		}
 		return false
 	})
-	if n := len(srv.received()); n != 0 || srv.conns.Load() != 0 {
-		t.Fatalf("native mailer sent %d mails (%d connections) after a Lua takeover", n, srv.conns.Load())
+	if n := len(srv.Received()); n != 0 || srv.Conns() != 0 {
+		t.Fatalf("native mailer sent %d mails (%d connections) after a Lua takeover", n, srv.Conns())
 	}
 	if c := d.alerts.native.Counters(); c != (mailers.Counters{}) {
 		t.Fatalf("native counters %+v", c)
@@ -293,10 +294,10 @@ func hasType(evs []*bus.Event, typ bus.Type) bool {
 // token) never appear in the daemon's output or in show alerts, whatever
 // fails.
 func TestAlertsSecretsNeverInOutput(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{mode: "starttls", user: "alice", pass: "the-right-one", mechs: []string{"PLAIN", "LOGIN"}})
+	srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, User: "alice", Password: "the-right-one", Mechanisms: []string{"PLAIN", "LOGIN"}})
 	hook := startHook(t, func(int) int { return 503 })
 	secrets := []string{"m4iler-Pa55word", "hmac-S3cret-value", "Bearer-t0ken-xyz", "url-t0ken-987"}
-	d, _ := mailDaemon(t, "mailer smtp1 127.0.0.1:"+srv.port+" tls starttls auth login user alice password "+secrets[0], `    ssl-server-verify none
+	d, _ := mailDaemon(t, "mailer smtp1 "+srv.Addr+" tls starttls auth login user alice password "+secrets[0], `    ssl-server-verify none
 webhook ops
     url `+hook.URL+`/hook?token=`+secrets[3]+`
     event SERVER_DOWN
@@ -322,13 +323,13 @@ webhook ops
 // without all three of mailers, from and to (here: to reset by its own
 // defaults section) sends nothing.
 func TestAlertsNativeMailFromDefaults(t *testing.T) {
-	srv := startMailServer(t, mailServerOpts{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	app := newSickable(t, "app")
 	d := startDaemon(t, `
 global
     stats socket ipv4@127.0.0.1:0 level admin
 mailers mta
-    mailer smtp1 127.0.0.1:`+srv.port+`
+    mailer smtp1 `+srv.Addr+`
 defaults alerting
     mode http
     timeout connect 2s
@@ -355,13 +356,13 @@ backend other
 	waitFirstChecks(t, d, "other")
 	d.adm("set server other/s1 health down")
 	d.adm("set server be/s1 health down")
-	checkMail(t, srv.waitMails(1)[0], downCLI)
+	checkMail(t, srv.WaitMails(1)[0], downCLI)
 	if n := len(d.alerts.native.Pipelines()); n != 1 {
 		t.Fatalf("%d pipelines", n)
 	}
 	p := d.alerts.native.Pipelines()[0]
 	waitFor(t, "the record", func() bool { return p.Counters().Sent == 1 })
-	if n := len(srv.received()); n != 1 {
+	if n := len(srv.Received()); n != 1 {
 		t.Fatalf("%d mails", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"moonbus/config"
+	"moonbus/internal/smtptest"
 )
 
 // The whole chain from configuration text: the config parser's model of a
@@ -16,7 +17,7 @@ import (
 // inherited from defaults, then Native, then real SMTP with STARTTLS and
 // AUTH PLAIN.
 func TestNativeFromConfigText(t *testing.T) {
-	srv := startSMTP(t, smtpServerOpts{mode: "starttls", user: testUser, pass: testPass, mechs: []string{"PLAIN"}})
+	srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, User: testUser, Password: testPass, Mechanisms: []string{"PLAIN"}})
 	text := fmt.Sprintf(`
 mailers mymailers
     mailer smtp1 %s tls starttls auth plain user %s password "%s"
@@ -40,13 +41,13 @@ backend be
 backend quiet
     email-alert level alert
     server s1 127.0.0.1:8082 check
-`, srv.addr, testUser, testPass, testHelo)
+`, srv.Addr, testUser, testPass, testHelo)
 	cfg, err := config.Parse("moonbus.cfg", []byte(text), config.Options{Env: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	n, err := NewNative(cfg, NativeOptions{Logger: slog.New(slog.NewTextHandler(logs, nil)), TLSConfig: srv.clientTLS()})
+	n, err := NewNative(cfg, NativeOptions{Logger: slog.New(slog.NewTextHandler(logs, nil)), TLSConfig: srv.ClientTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ backend quiet
 	n.Handle(downEvent(1, "be", "s1"))
 	n.Handle(upEvent(2, "quiet", "s1")) // notice > alert: not mailed for this backend
 	n.Handle(upEvent(3, "be", "s1"))
-	mails := srv.waitMails(2)
+	mails := srv.WaitMails(2)
 	if mails[0].Subject != "[LB1] "+wantDown || mails[1].Subject != "[LB1] "+wantUp {
 		t.Errorf("subjects %q / %q", mails[0].Subject, mails[1].Subject)
 	}

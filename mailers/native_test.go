@@ -11,6 +11,7 @@ import (
 
 	"moonbus/bus"
 	"moonbus/config"
+	"moonbus/internal/smtptest"
 	"moonbus/mailers/mailerstest"
 )
 
@@ -37,13 +38,13 @@ type nativeSetup struct {
 	logHealth bool
 	groupWait time.Duration
 	flap      *FlapPolicy
-	servers   []*smtpServer
+	servers   []*smtptest.Server
 }
 
 func nativeConfig(ns nativeSetup, backends ...string) *config.Config {
 	sec := &config.Mailers{Name: "mymailers", Timeout: 5 * time.Second}
 	for i, s := range ns.servers {
-		sec.Mailers = append(sec.Mailers, &config.Mailer{Name: "smtp" + string(rune('1'+i)), Addr: s.addr})
+		sec.Mailers = append(sec.Mailers, &config.Mailer{Name: "smtp" + string(rune('1'+i)), Addr: s.Addr})
 	}
 	cfg := &config.Config{Mailers: []*config.Mailers{sec}}
 	for _, be := range backends {
@@ -84,7 +85,7 @@ func startNative(t *testing.T, ns nativeSetup, logs *syncBuffer, backends ...str
 	return n
 }
 
-func subjects(mails []receivedMail) []string {
+func subjects(mails []smtptest.Mail) []string {
 	var s []string
 	for _, m := range mails {
 		s = append(s, strings.TrimPrefix(m.Subject, "[Moonbus Alert] "))
@@ -95,12 +96,12 @@ func subjects(mails []receivedMail) []string {
 // DOWN and UP mails with HAProxy's exact texts, to every mailer of the
 // section, in order.
 func TestNativeDownUpMails(t *testing.T) {
-	a, b := startSMTP(t, smtpServerOpts{}), startSMTP(t, smtpServerOpts{})
-	n := startNative(t, nativeSetup{level: "notice", servers: []*smtpServer{a, b}}, nil, "be")
+	a, b := smtptest.Start(t, smtptest.Options{}), smtptest.Start(t, smtptest.Options{})
+	n := startNative(t, nativeSetup{level: "notice", servers: []*smtptest.Server{a, b}}, nil, "be")
 	n.Handle(downEvent(1, "be", "s1"))
 	n.Handle(upEvent(2, "be", "s1"))
-	for _, srv := range []*smtpServer{a, b} {
-		mails := srv.waitMails(2)
+	for _, srv := range []*smtptest.Server{a, b} {
+		mails := srv.WaitMails(2)
 		if got := subjects(mails); len(got) != 2 || got[0] != wantDown || got[1] != wantUp {
 			t.Errorf("subjects %q", got)
 		}
@@ -120,23 +121,23 @@ func TestNativeDownUpMails(t *testing.T) {
 // mailed; info with log-health-checks mails check changes, once per change.
 func TestNativeLevels(t *testing.T) {
 	t.Run("default level alert", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{})
-		n := startNative(t, nativeSetup{servers: []*smtpServer{srv}}, nil, "be")
+		srv := smtptest.Start(t, smtptest.Options{})
+		n := startNative(t, nativeSetup{servers: []*smtptest.Server{srv}}, nil, "be")
 		n.Handle(downEvent(1, "be", "s1"))
 		n.Handle(upEvent(2, "be", "s1"))
 		n.Handle(&bus.Event{Type: bus.ServerAdmin, Seq: 3, Server: &bus.ServerRef{Name: "s2", ProxyName: "be"},
 			Admin: &bus.AdminChange{NewAdmin: bus.FDrain}})
 		n.Handle(downEvent(4, "other", "s1")) // a backend without email-alert
 		n.Handle(downEvent(5, "be", "s3"))
-		mails := srv.waitMails(2)
+		mails := srv.WaitMails(2)
 		got := subjects(mails)
 		if len(got) != 2 || got[0] != wantDown || !strings.HasPrefix(got[1], "Server be/s3 is DOWN") {
 			t.Errorf("subjects %q", got)
 		}
 	})
 	t.Run("info with log-health-checks", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{})
-		n := startNative(t, nativeSetup{level: "info", logHealth: true, servers: []*smtpServer{srv}}, nil, "be")
+		srv := smtptest.Start(t, smtptest.Options{})
+		n := startNative(t, nativeSetup{level: "info", logHealth: true, servers: []*smtptest.Server{srv}}, nil, "be")
 		check := func(seq uint64, cur int) *bus.Event {
 			return &bus.Event{Type: bus.ServerCheck, Seq: seq, Server: &bus.ServerRef{Name: "s1", ProxyName: "be"},
 				Check: &bus.CheckResult{Result: "FAILED", Duration: 2,
@@ -148,7 +149,7 @@ func TestNativeLevels(t *testing.T) {
 		n.Handle(check(2, 3)) // no change of the health counter: no mail
 		n.Handle(check(3, 2))
 		n.Handle(downEvent(4, "be", "s1"))
-		mails := srv.waitMails(3)
+		mails := srv.WaitMails(3)
 		want := []string{
 			`Health check for server be/s1 failed, reason: Layer4 connection problem, info: "Connection refused", check duration: 2ms, status: 2/3 UP`,
 			`Health check for server be/s1 failed, reason: Layer4 connection problem, info: "Connection refused", check duration: 2ms, status: 1/3 UP`,
@@ -165,22 +166,22 @@ func TestNativeLevels(t *testing.T) {
 func TestNativeRetries(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		prep func(*smtpServer)
+		prep func(*smtptest.Server)
 	}{
-		{"451 once", func(s *smtpServer) { s.failData.Store(1) }},
-		{"first connection refused", func(s *smtpServer) { s.refuse.Store(1) }},
+		{"451 once", func(s *smtptest.Server) { s.FailData(1) }},
+		{"first connection refused", func(s *smtptest.Server) { s.RefuseConns(1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startSMTP(t, smtpServerOpts{mode: "starttls", user: testUser, pass: testPass, mechs: []string{"PLAIN"}})
+			srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, User: testUser, Password: testPass, Mechanisms: []string{"PLAIN"}})
 			tc.prep(srv)
-			cfg := nativeConfig(nativeSetup{level: "notice", servers: []*smtpServer{srv}}, "be")
+			cfg := nativeConfig(nativeSetup{level: "notice", servers: []*smtptest.Server{srv}}, "be")
 			cfg.Mailers[0].Mailers[0].TLS = "starttls"
 			cfg.Mailers[0].Mailers[0].Auth = "plain"
 			cfg.Mailers[0].Mailers[0].User = testUser
 			cfg.Mailers[0].Mailers[0].Password = testPass
 			logs := &syncBuffer{}
 			n, err := NewNative(cfg, NativeOptions{Logger: slog.New(slog.NewTextHandler(logs, nil)),
-				TLSConfig: srv.clientTLS(), Flap: &FlapPolicy{}, Retry: RetryPolicy{Attempts: 4, Base: 20 * time.Millisecond}})
+				TLSConfig: srv.ClientTLS(), Flap: &FlapPolicy{}, Retry: RetryPolicy{Attempts: 4, Base: 20 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,9 +190,9 @@ func TestNativeRetries(t *testing.T) {
 			n.Handle(downEvent(1, "be", "s1"))
 			n.Handle(upEvent(2, "be", "s1"))
 			n.Handle(downEvent(3, "be", "s1"))
-			mails := srv.waitMails(3)
+			mails := srv.WaitMails(3)
 			waitFor(t, "records", func() bool { return n.Counters().Sent == 3 })
-			if got := subjects(srv.received()); len(got) != 3 || got[0] != wantDown || got[1] != wantUp ||
+			if got := subjects(srv.Received()); len(got) != 3 || got[0] != wantDown || got[1] != wantUp ||
 				!strings.HasPrefix(got[2], "Server be/s1 is DOWN") {
 				t.Errorf("subjects %q", got)
 			}
@@ -213,16 +214,16 @@ func TestNativeRetries(t *testing.T) {
 
 // A Lua takeover silences the native mailer.
 func TestNativeTakeover(t *testing.T) {
-	srv := startSMTP(t, smtpServerOpts{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	logs := &syncBuffer{}
-	n := startNative(t, nativeSetup{servers: []*smtpServer{srv}}, logs, "be")
+	n := startNative(t, nativeSetup{servers: []*smtptest.Server{srv}}, logs, "be")
 	n.SetTakeover(true)
 	n.SetTakeover(true)
 	n.Handle(downEvent(1, "be", "s1"))
 	n.Handle(downEvent(2, "be", "s2"))
 	n.SetTakeover(false)
 	n.Handle(downEvent(3, "be", "marker")) // same pipeline: it would come after the others
-	mails := srv.waitMails(1)
+	mails := srv.WaitMails(1)
 	if got := subjects(mails); len(got) != 1 || !strings.Contains(got[0], "be/marker") {
 		t.Errorf("mails during takeover: %q", got)
 	}
@@ -233,13 +234,13 @@ func TestNativeTakeover(t *testing.T) {
 
 // email-alert group-wait: one mail per backend per window.
 func TestNativeGroupWait(t *testing.T) {
-	srv := startSMTP(t, smtpServerOpts{})
-	n := startNative(t, nativeSetup{groupWait: 300 * time.Millisecond, servers: []*smtpServer{srv}}, nil, "be", "be2")
+	srv := smtptest.Start(t, smtptest.Options{})
+	n := startNative(t, nativeSetup{groupWait: 300 * time.Millisecond, servers: []*smtptest.Server{srv}}, nil, "be", "be2")
 	n.Handle(downEvent(1, "be", "s1"))
 	n.Handle(downEvent(2, "be", "s2"))
 	n.Handle(downEvent(3, "be2", "s1"))
-	mails := srv.waitMails(2)
-	var be, be2 *receivedMail
+	mails := srv.WaitMails(2)
+	var be, be2 *smtptest.Mail
 	for i := range mails {
 		if strings.Contains(mails[i].Subject, "be2/") {
 			be2 = &mails[i]
@@ -262,8 +263,8 @@ func TestNativeGroupWait(t *testing.T) {
 
 // Ten flaps of one server give a handful of mails, one of them "flapping".
 func TestNativeFlapping(t *testing.T) {
-	srv := startSMTP(t, smtpServerOpts{})
-	n := startNative(t, nativeSetup{servers: []*smtpServer{srv},
+	srv := smtptest.Start(t, smtptest.Options{})
+	n := startNative(t, nativeSetup{servers: []*smtptest.Server{srv},
 		flap: &FlapPolicy{Changes: 4, Window: time.Minute, Settle: time.Hour}}, nil, "be")
 	seq := uint64(0)
 	for range 10 {
@@ -274,10 +275,10 @@ func TestNativeFlapping(t *testing.T) {
 	}
 	n.Handle(downEvent(100, "be", "marker"))
 	waitFor(t, "marker mail", func() bool {
-		m := srv.received()
+		m := srv.Received()
 		return len(m) > 0 && strings.Contains(m[len(m)-1].Subject, "be/marker")
 	})
-	got := subjects(srv.received())
+	got := subjects(srv.Received())
 	flapping := 0
 	for _, s := range got {
 		if strings.Contains(s, "be/s1 is flapping") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"moonbus/config"
+	"moonbus/internal/smtptest"
 	"moonbus/mailers/mailerstest"
 )
 
@@ -19,17 +20,17 @@ const (
 	testHelo = "lb1.example.com"
 )
 
-func newTestSender(t *testing.T, srv *smtpServer, tlsMode, auth, pass string, logs *bytes.Buffer) *SMTPSender {
+func newTestSender(t *testing.T, srv *smtptest.Server, tlsMode, auth, pass string, logs *bytes.Buffer) *SMTPSender {
 	t.Helper()
 	if logs == nil {
 		logs = &bytes.Buffer{}
 	}
 	s, err := NewSMTPSender(SMTPOptions{
 		Section: "mymailers",
-		Mailer:  &config.Mailer{Name: "smtp1", Addr: srv.addr, TLS: tlsMode, Auth: auth, User: testUser, Password: pass},
+		Mailer:  &config.Mailer{Name: "smtp1", Addr: srv.Addr, TLS: tlsMode, Auth: auth, User: testUser, Password: pass},
 		Timeout: 5 * time.Second,
 		From:    "haproxy@example.com", To: "ops@example.com",
-		MyHostname: testHelo, TLSConfig: srv.clientTLS(),
+		MyHostname: testHelo, TLSConfig: srv.ClientTLS(),
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	if err != nil {
@@ -61,14 +62,14 @@ func TestSMTPSenderVariants(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode+"/"+tc.auth, func(t *testing.T) {
-			srv := startSMTP(t, smtpServerOpts{mode: tc.mode, user: testUser, pass: testPass, mechs: tc.mechs})
+			srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.Mode(tc.mode), User: testUser, Password: testPass, Mechanisms: tc.mechs})
 			var logs bytes.Buffer
 			s := newTestSender(t, srv, tc.mode, tc.auth, testPass, &logs)
 			before := time.Now().Truncate(time.Second)
 			if retry, err := s.Send(context.Background(), []*Alert{downAlert()}); err != nil {
 				t.Fatalf("Send: retry=%v err=%v\nlogs: %s", retry, err, logs.String())
 			}
-			m := srv.waitMails(1)[0]
+			m := srv.WaitMails(1)[0]
 			if m.Subject != "[Moonbus Alert] "+wantDown {
 				t.Errorf("Subject:\n got %q\nwant %q", m.Subject, "[Moonbus Alert] "+wantDown)
 			}
@@ -102,13 +103,13 @@ func TestSMTPSenderVariants(t *testing.T) {
 }
 
 func TestSMTPSenderBatch(t *testing.T) {
-	srv := startSMTP(t, smtpServerOpts{})
+	srv := smtptest.Start(t, smtptest.Options{})
 	s := newTestSender(t, srv, "none", "", "", nil)
 	up := &Alert{Kind: "SERVER_UP", Text: wantUp}
 	if _, err := s.Send(context.Background(), []*Alert{downAlert(), up}); err != nil {
 		t.Fatal(err)
 	}
-	m := srv.waitMails(1)[0]
+	m := srv.WaitMails(1)[0]
 	if m.Subject != "[Moonbus Alert] "+wantDown+" (+1 more)" || m.Body != wantDown+"\n"+wantUp+"\n" {
 		t.Errorf("subject %q body %q", m.Subject, m.Body)
 	}
@@ -120,7 +121,7 @@ func TestSMTPSenderFailures(t *testing.T) {
 	var logs bytes.Buffer
 	var errs []string
 	t.Run("wrong password", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{mode: "starttls", user: testUser, pass: "the-right-one", mechs: []string{"PLAIN", "LOGIN"}})
+		srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.StartTLS, User: testUser, Password: "the-right-one", Mechanisms: []string{"PLAIN", "LOGIN"}})
 		for _, auth := range []string{"plain", "login"} {
 			s := newTestSender(t, srv, "starttls", auth, testPass, &logs)
 			retry, err := s.Send(context.Background(), []*Alert{downAlert()})
@@ -131,7 +132,7 @@ func TestSMTPSenderFailures(t *testing.T) {
 		}
 	})
 	t.Run("wrong password cram-md5 in clear", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{user: testUser, pass: "the-right-one", mechs: []string{"CRAM-MD5", "PLAIN"}})
+		srv := smtptest.Start(t, smtptest.Options{User: testUser, Password: "the-right-one", Mechanisms: []string{"CRAM-MD5", "PLAIN"}})
 		s := newTestSender(t, srv, "none", "plain", testPass, &logs)
 		_, err := s.Send(context.Background(), []*Alert{downAlert()})
 		if err == nil {
@@ -140,8 +141,8 @@ func TestSMTPSenderFailures(t *testing.T) {
 		errs = append(errs, err.Error())
 	})
 	t.Run("451 is retryable", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{})
-		srv.failData.Store(1)
+		srv := smtptest.Start(t, smtptest.Options{})
+		srv.FailData(1)
 		s := newTestSender(t, srv, "none", "", testPass, &logs)
 		retry, err := s.Send(context.Background(), []*Alert{downAlert()})
 		if err == nil || !retry || !strings.Contains(err.Error(), "451") {
@@ -150,8 +151,8 @@ func TestSMTPSenderFailures(t *testing.T) {
 		errs = append(errs, err.Error())
 	})
 	t.Run("554 is not", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{})
-		srv.failDataPerm.Store(1)
+		srv := smtptest.Start(t, smtptest.Options{})
+		srv.RejectData(1)
 		s := newTestSender(t, srv, "none", "", testPass, &logs)
 		retry, err := s.Send(context.Background(), []*Alert{downAlert()})
 		if err == nil || retry {
@@ -178,8 +179,8 @@ func TestSMTPSenderFailures(t *testing.T) {
 		errs = append(errs, err.Error())
 	})
 	t.Run("untrusted certificate is not", func(t *testing.T) {
-		srv := startSMTP(t, smtpServerOpts{mode: "implicit"})
-		s, err := NewSMTPSender(SMTPOptions{Section: "m", Mailer: &config.Mailer{Name: "smtp1", Addr: srv.addr, TLS: "implicit"},
+		srv := smtptest.Start(t, smtptest.Options{Mode: smtptest.ImplicitTLS})
+		s, err := NewSMTPSender(SMTPOptions{Section: "m", Mailer: &config.Mailer{Name: "smtp1", Addr: srv.Addr, TLS: "implicit"},
 			From: "a@example.com", To: "b@example.com", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatal(err)
