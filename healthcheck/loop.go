@@ -154,16 +154,17 @@ const maxWhen = int64(^uint64(0) >> 1)
 
 // checkLoop is the state owned by the loop goroutine.
 type checkLoop struct {
-	s       *Scheduler
-	p       poller
-	ctx     context.Context
-	watched []*Checker // by socket fd: the Checkers whose socket p watches
-	batch   []*Checker
-	now     time.Time      // when the current round started
-	pool    sockPool       // sockets of finished checks, for the next ones
-	runners []*runner      // free runners for check programs
-	att     connAttempt    // the connect attempt being started
-	atts    []*connAttempt // free attempts for the watched ones
+	s        *Scheduler
+	p        poller
+	ctx      context.Context
+	watched  []*Checker // by socket fd: the Checkers whose socket p watches
+	nwatched int        // how many
+	batch    []*Checker
+	now      time.Time      // when the current round started
+	pool     sockPool       // sockets of finished checks, for the next ones
+	runners  []*runner      // free runners for check programs
+	att      connAttempt    // the connect attempt being started
+	atts     []*connAttempt // free attempts for the watched ones
 	// unwatchFD is p.unwatch, bound once for the runners.
 	unwatchFD func(fd int) error
 }
@@ -177,7 +178,7 @@ func (l *checkLoop) run() {
 		l.now = time.Now()
 		l.batch, sleep = s.popDue(l.now.UnixNano(), l.batch[:0])
 		if len(l.batch) == 0 {
-			l.p.wait(sleep, l.ready)
+			l.p.wait(sleep, l.nwatched > 0, l.ready)
 			continue
 		}
 		for i, c := range l.batch {
@@ -192,7 +193,7 @@ func (l *checkLoop) run() {
 			}
 		}
 		// Sockets that became ready meanwhile, without sleeping.
-		l.p.wait(0, l.ready)
+		l.p.wait(0, l.nwatched > 0, l.ready)
 	}
 	// Stopped: abandon the checks in flight (their results would be
 	// dropped anyway) and release the poller.
@@ -386,6 +387,7 @@ func (l *checkLoop) watch(c *Checker, fd int, rw bool) bool {
 		l.watched = append(l.watched, nil)
 	}
 	l.watched[fd] = c
+	l.nwatched++
 	c.watchFD = fd
 	return true
 }
@@ -394,6 +396,7 @@ func (l *checkLoop) watch(c *Checker, fd int, rw bool) bool {
 func (l *checkLoop) unwatch(c *Checker, fd int) {
 	if fd < len(l.watched) && l.watched[fd] == c {
 		l.watched[fd] = nil
+		l.nwatched--
 	}
 	if c.watchFD == fd {
 		c.watchFD = -1

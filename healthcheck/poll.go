@@ -10,8 +10,9 @@ import (
 // connect attempt completed or failed).
 type poller interface {
 	// wait blocks up to d (d < 0: until woken; d == 0: does not block)
-	// and calls ready for each watched socket that is ready.
-	wait(d time.Duration, ready func(fd int))
+	// and calls ready for each watched socket that is ready; sockets tells
+	// whether any is watched.
+	wait(d time.Duration, sockets bool, ready func(fd int))
 	// wake makes a wait in progress, or the next one, return at once. It
 	// is safe for concurrent use.
 	wake()
@@ -41,7 +42,7 @@ func newChanPoller() *chanPoller {
 	return &chanPoller{wakeC: make(chan struct{}, 1), t: t}
 }
 
-func (p *chanPoller) wait(d time.Duration, _ func(int)) {
+func (p *chanPoller) wait(d time.Duration, _ bool, _ func(int)) {
 	if d == 0 {
 		return
 	}

@@ -3,31 +3,27 @@
 package healthcheck
 
 import (
-	"errors"
-	"os"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
 // epollPoller is the check loop's poller on Linux: one epoll set holding an
-// eventfd (wake-ups) and the sockets of connect attempts in progress, the
-// way HAProxy's poller holds its check sockets. A socket is added once and
-// leaves the set when it is closed: one epoll_ctl per watched attempt, none
+// eventfd (wake-ups) and the sockets of checks in progress, the way
+// HAProxy's poller holds its check sockets. A socket is added once and
+// leaves the set when it is closed: one epoll_ctl per watched socket, none
 // for a connect that completed at once.
 //
-// The loop does not sleep in epoll_wait itself (a goroutine blocked in a
-// syscall holds a thread and keeps the runtime's sysmon polling every
-// 20µs): the epoll set is registered with Go's own poller, and the loop
-// parks until the set is readable or a deadline passes, like any network
-// read.
+// How the loop sleeps depends on whether sockets are watched. With none
+// (plain connect checks that all completed at once: the steady state of
+// the 10,000-server case) it parks on a Go timer, the cheapest sleep for a
+// goroutine. With some, it blocks in epoll_wait on its own thread: the set
+// is not registered with Go's poller, whose thread would otherwise be
+// woken by every socket that becomes ready while the loop is busy anyway.
 type epollPoller struct {
 	ep, ev int
-	f      *os.File        // ep, registered with Go's poller
-	rc     syscall.RawConn // f's raw access
 	events [64]syscall.EpollEvent
-	ready  func(int)
-	drain  func(uintptr) bool // rc.Read callback, allocated once
+	timer  *chanPoller // the sleep without sockets
 }
 
 // newPoller returns an epoll poller, or the portable one if epoll is not
@@ -49,82 +45,70 @@ func newEpollPoller() (*epollPoller, error) {
 		syscall.Close(ep)
 		return nil, errno
 	}
-	p := &epollPoller{ep: ep, ev: int(ev)}
+	p := &epollPoller{ep: ep, ev: int(ev), timer: newChanPoller()}
 	e := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p.ev)}
 	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, p.ev, &e); err != nil {
-		p.closeFDs()
+		p.close()
 		return nil, err
 	}
-	// A non-blocking fd is registered with Go's poller by os.NewFile.
-	if err := syscall.SetNonblock(ep, true); err != nil {
-		p.closeFDs()
-		return nil, err
-	}
-	p.f = os.NewFile(uintptr(ep), "healthcheck-epoll")
-	if p.rc, err = p.f.SyscallConn(); err != nil {
-		_ = p.f.Close()
-		syscall.Close(p.ev)
-		return nil, err
-	}
-	p.drain = func(uintptr) bool { return p.poll() > 0 }
 	return p, nil
 }
 
-func (p *epollPoller) closeFDs() {
-	syscall.Close(p.ev)
-	syscall.Close(p.ep)
+// handle handles n events in p.events.
+func (p *epollPoller) handle(n int, ready func(int)) {
+	for i := 0; i < n; i++ {
+		fd := int(p.events[i].Fd)
+		if fd == p.ev {
+			var b [8]byte
+			_, _, _ = syscall.RawSyscall(syscall.SYS_READ, uintptr(p.ev), uintptr(unsafe.Pointer(&b[0])), 8)
+			continue
+		}
+		ready(fd)
+	}
 }
 
-// poll takes the ready events without waiting and handles them; it returns
-// how many there were.
-func (p *epollPoller) poll() int {
-	total := 0
+// poll handles the ready events without waiting.
+func (p *epollPoller) poll(ready func(int)) {
 	for {
 		r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(p.ep), uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
 		n := int(r)
 		if e != 0 || n <= 0 {
-			return total
+			return
 		}
-		total += n
-		for i := 0; i < n; i++ {
-			fd := int(p.events[i].Fd)
-			if fd == p.ev {
-				var b [8]byte
-				_, _ = syscall.Read(p.ev, b[:])
-				continue
-			}
-			p.ready(fd)
-		}
+		p.handle(n, ready)
 		if n < len(p.events) {
-			return total
+			return
 		}
 	}
 }
 
-func (p *epollPoller) wait(d time.Duration, ready func(int)) {
-	p.ready = ready
-	defer func() { p.ready = nil }()
-	if d == 0 {
-		p.poll()
-		return
-	}
-	var dl time.Time
-	if d > 0 {
-		dl = time.Now().Add(d)
-	}
-	_ = p.f.SetReadDeadline(dl)
-	// rc.Read runs drain first, then parks until the set is readable (or
-	// the deadline passes) and runs it again.
-	err := p.rc.Read(p.drain)
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-		// The poller is broken (closed?): do not spin.
-		time.Sleep(time.Millisecond)
+func (p *epollPoller) wait(d time.Duration, sockets bool, ready func(int)) {
+	switch {
+	case d == 0:
+		p.poll(ready)
+	case !sockets:
+		p.timer.wait(d, false, nil)
+	default:
+		ms := -1
+		if d > 0 {
+			ms = int((d + time.Millisecond - 1) / time.Millisecond)
+		}
+		n, err := syscall.EpollWait(p.ep, p.events[:], ms)
+		if err != nil {
+			return // EINTR: the loop comes back
+		}
+		p.handle(n, ready)
+		if n == len(p.events) {
+			p.poll(ready)
+		}
 	}
 }
 
 func (p *epollPoller) wake() {
+	// The loop sleeps on one or the other.
+	p.timer.wake()
 	b := [8]byte{1}
-	_, _ = syscall.Write(p.ev, b[:])
+	_, _, _ = syscall.RawSyscall(syscall.SYS_WRITE, uintptr(p.ev), uintptr(unsafe.Pointer(&b[0])), 8)
 }
 
 func (p *epollPoller) watch(fd int, rw bool) error {
@@ -144,6 +128,7 @@ func (p *epollPoller) unwatch(fd int) error {
 }
 
 func (p *epollPoller) close() {
-	_ = p.f.Close()
+	p.timer.close()
 	syscall.Close(p.ev)
+	syscall.Close(p.ep)
 }
