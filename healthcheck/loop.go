@@ -430,6 +430,9 @@ func (l *checkLoop) connectDone(c *Checker, res Result) {
 	c.att = nil
 	if a.fd >= 0 {
 		l.unwatch(c, a.fd)
+		if l.p.unwatch(a.fd) == nil {
+			a.recycle(&l.pool)
+		}
 	}
 	a.abandon()
 	res.Duration = time.Since(a.start)

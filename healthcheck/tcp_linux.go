@@ -162,6 +162,15 @@ func (a *connAttempt) check() (res Result, ready bool) {
 	}
 }
 
+// recycle gives the attempt's socket, out of any poller, to pool (which
+// resets it).
+func (a *connAttempt) recycle(pool *sockPool) {
+	if a.fd >= 0 {
+		pool.put(a.fd, a.sa.v6)
+		a.fd = -1
+	}
+}
+
 // abandon closes the attempt's socket, if any, with an RST.
 func (a *connAttempt) abandon() {
 	if a.fd >= 0 {

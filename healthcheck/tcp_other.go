@@ -27,6 +27,8 @@ func (a *connAttempt) check() (Result, bool) { return Result{Status: StatusSockE
 
 func (a *connAttempt) abandon() { a.fd = -1 }
 
+func (a *connAttempt) recycle(*sockPool) { a.fd = -1 }
+
 func (a *connAttempt) wait(context.Context) Result {
 	return Result{Status: StatusSockErr, Duration: time.Since(a.start)}
 }
