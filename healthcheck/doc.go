@@ -47,4 +47,16 @@
 // Entering MAINT: Pause() and SetHealth(0) on the health Checker (the agent
 // keeps running). Leaving MAINT: SetHealth(rise) (or the init-state value),
 // then Resume(), which checks at once.
+//
+// # Cost
+//
+// One check loop goroutine per Scheduler runs, without a goroutine, timer
+// or allocation per probe, every plain connect check and every check
+// program without TLS or PROXY header (httpchk, tcp-check, smtpchk,
+// redis-check, pgsql-check...) on non-blocking sockets, the way HAProxy's
+// check thread does: delayed handshake ACK, RST close, reused sockets, one
+// epoll set. TLS, PROXY-header, agent and host-name checks run on a
+// goroutine each. BenchmarkScheduler10k measures 10,000 servers at inter
+// 1s against real listeners: CPU share, bytes allocated per check and
+// memory per checked server.
 package healthcheck

@@ -247,6 +247,7 @@ func (l *checkLoop) start(c *Checker) {
 		return
 	}
 	a := &l.att
+	a.alwaysWait = s.alwaysWait
 	switch spec.startConnect(serverAddr, a, &l.pool) {
 	case quickDone:
 		l.finish(c, a.res)

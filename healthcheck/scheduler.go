@@ -114,7 +114,8 @@ type Scheduler struct {
 	sleepUntil int64  // the loop sleeps until then (0: it is awake)
 	poll       poller // the loop's poller, for wake-ups; nil when no loop runs
 
-	pollerFor func() poller // nil: newPoller (tests run the portable one too)
+	pollerFor  func() poller // nil: newPoller (tests run the portable one too)
+	alwaysWait bool          // benchmarks: wait on the poller for every connect
 }
 
 // NewScheduler returns a stopped scheduler.

@@ -31,6 +31,9 @@ type connAttempt struct {
 	start    time.Time // when the check started
 	deadline time.Time // the connect deadline
 	res      Result    // the result, once begin or check returned one
+	// alwaysWait skips the check right after connect(): every attempt is
+	// waited for, as a connect to a remote server is (benchmarks).
+	alwaysWait bool
 }
 
 // begin starts connecting to addr: quickDone with the status and info in
@@ -60,7 +63,7 @@ func (a *connAttempt) begin(addr string, pool *sockPool) quickState {
 	// data to send. A failure only costs the server an accept.
 	_ = setsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_QUICKACK, 0)
 	errno := a.sa.connect(fd)
-	if errno == syscall.EINPROGRESS {
+	if errno == syscall.EINPROGRESS && !a.alwaysWait {
 		errno = a.sa.connect(fd) // done already? (0/EISCONN, the error, or EALREADY)
 	}
 	switch errno {

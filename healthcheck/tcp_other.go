@@ -10,10 +10,11 @@ import (
 // connAttempt is the check loop's connect attempt; only Linux has the
 // non-blocking connect path, elsewhere every probe runs on a goroutine.
 type connAttempt struct {
-	fd       int
-	start    time.Time
-	deadline time.Time
-	res      Result
+	fd         int
+	start      time.Time
+	deadline   time.Time
+	res        Result
+	alwaysWait bool
 }
 
 func (a *connAttempt) begin(string, *sockPool) quickState { a.fd = -1; return quickNo }
