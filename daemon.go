@@ -103,6 +103,7 @@ func (d *Daemon) build(cfg *config.Config, prev *proxy.Engine) (*proxy.Engine, l
 		Publisher:  d.bus,
 		Extensions: ext,
 		Previous:   prev,
+		Stats:      d.statsOptions(),
 	})
 	if err != nil {
 		if lua != nil {

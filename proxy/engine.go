@@ -38,6 +38,9 @@ type Options struct {
 	// state of servers found in both (forced maintenance or drain, weight
 	// set at run time, check health) is carried over.
 	Previous *Engine
+	// Stats adds the daemon's version and metrics to the stats page and
+	// the Prometheus exporter.
+	Stats StatsOptions
 }
 
 // Engine is one running proxy configuration.
@@ -79,6 +82,8 @@ type Engine struct {
 	clock    *coarseClock
 	hostOnce sync.Once
 	host     string
+
+	statsOpts StatsOptions
 }
 
 // New builds an engine from a parsed configuration. Nothing is bound yet.
@@ -93,6 +98,8 @@ func New(cfg *config.Config, opts Options) (*Engine, error) {
 		conns:   map[net.Conn]*session{},
 		bufsize: cfg.Global.Tune.Bufsize,
 		maxHdr:  cfg.Global.Tune.HTTPMaxHdr,
+
+		statsOpts: opts.Stats,
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)

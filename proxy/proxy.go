@@ -87,6 +87,8 @@ type Proxy struct {
 
 	// rules holds the compiled rule sets (rules engine).
 	rules proxyRules
+	// stats is the stats page ("stats enable"...), nil when not configured.
+	stats *statsPage
 
 	checkRules *healthcheck.Rules
 }

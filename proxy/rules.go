@@ -293,6 +293,9 @@ func (p *Proxy) compileRules() error {
 	if err := p.compileCaptures(); err != nil {
 		return err
 	}
+	if err := p.compileStats(); err != nil {
+		return err
+	}
 	var err error
 	comp := func(lines []config.Line, kw string, w sample.Where, build actionBuilder) ruleSet {
 		if err != nil {

@@ -117,7 +117,13 @@ func (r *txnRules) httpRequest(t *Txn, p *Proxy) verdict {
 	}
 	v := p.rules.httpReq.eval(t)
 	if v.kind == verdictAllow {
-		return verdict{}
+		v = verdict{}
+	}
+	if !v.final() && p.stats != nil && t.service == "" && p.stats.match(t) {
+		// The stats page: an implicit use-service once the rules let the
+		// request through.
+		t.service = statsServiceName
+		return verdict{kind: verdictService}
 	}
 	return v
 }
@@ -346,8 +352,9 @@ func (t *Txn) runService() {
 
 // builtinService is a service implemented in Go (prometheus-exporter...).
 type builtinService struct {
-	logName string
-	run     func(t *Txn)
+	logName  string
+	run      func(t *Txn)
+	internal bool // not usable with use-service (the stats page)
 }
 
 // builtinServices holds the built-in services, filled by their files' init.

@@ -460,7 +460,7 @@ func (p *Proxy) parseUseService(w []string, mode string) (actionFunc, error) {
 			return func(t *Txn) verdict { t.service = name; return verdict{kind: verdictService} }, nil
 		}
 	}
-	if _, ok := builtinServices[name]; ok {
+	if svc, ok := builtinServices[name]; ok && !svc.internal {
 		return func(t *Txn) verdict { t.service = name; return verdict{kind: verdictService} }, nil
 	}
 	return nil, fmt.Errorf("unknown service '%s'", name)

@@ -10,38 +10,12 @@ import (
 	"moonbus/proxy"
 )
 
-// statFilter is the selection of "show stat [<iid|proxy> <type> <sid>]
-// [up|no-maint]".
-type statFilter struct {
-	iid     int // -1: all proxies
-	typ     int // bit mask: 1 frontend, 2 backend, 4 server; -1 all
-	sid     int // -1: all servers
-	up      bool
-	noMaint bool
-}
-
-func (f *statFilter) wantProxy(p *proxy.Proxy) bool { return f.iid == -1 || f.iid == p.UUID() }
-func (f *statFilter) wantType(bit int) bool         { return f.typ == -1 || f.typ&bit != 0 }
-
-func (f *statFilter) wantServer(s *proxy.Server) bool {
-	if f.sid != -1 && f.sid != s.PUID() {
-		return false
-	}
-	if f.noMaint && s.Admin().IsMaint() {
-		return false
-	}
-	if f.up && (s.Op() == proxy.Stopped || s.Admin().IsMaint()) {
-		return false
-	}
-	return true
-}
-
 func cmdShowStat(c *Call) error {
 	e, err := c.engine()
 	if err != nil {
 		return err
 	}
-	f := statFilter{iid: -1, typ: -1, sid: -1}
+	f := proxy.AllStats()
 	var pos []string
 	args := c.Args[2:]
 	for i := 0; i < len(args); i++ {
@@ -55,9 +29,9 @@ func cmdShowStat(c *Call) error {
 				return nil
 			}
 		case "up":
-			f.up = true
+			f.Up = true
 		case "no-maint":
-			f.noMaint = true
+			f.NoMaint = true
 		case "desc":
 		case "typed", "json", "float":
 			return errorText("'show stat " + a + "' is not supported; use the CSV form.")
@@ -70,39 +44,17 @@ func cmdShowStat(c *Call) error {
 			return errorText("Usage: show stat [<iid|proxy> <type> <sid>] [up|no-maint]")
 		}
 		if p := e.Proxy(pos[0]); p != nil {
-			f.iid = p.UUID()
+			f.IID = p.UUID()
 		} else {
-			f.iid, _ = strconv.Atoi(pos[0])
-			if f.iid == 0 {
+			f.IID, _ = strconv.Atoi(pos[0])
+			if f.IID == 0 {
 				return errorText("No such proxy.")
 			}
 		}
-		f.typ, _ = strconv.Atoi(pos[1])
-		f.sid, _ = strconv.Atoi(pos[2])
+		f.Types, _ = strconv.Atoi(pos[1])
+		f.SID, _ = strconv.Atoi(pos[2])
 	}
-	buf := proxy.AppendStatHeader(nil)
-	now := time.Now()
-	for _, p := range e.Proxies() {
-		if !f.wantProxy(p) {
-			continue
-		}
-		if p.IsFrontend() && f.wantType(1) {
-			buf = p.FrontendStatRow(now).AppendCSV(buf)
-		}
-		if !p.IsBackend() {
-			continue
-		}
-		if f.wantType(4) {
-			for _, s := range p.Servers() {
-				if f.wantServer(s) {
-					buf = s.StatRow(now).AppendCSV(buf)
-				}
-			}
-		}
-		if f.wantType(2) {
-			buf = p.BackendStatRow(now).AppendCSV(buf)
-		}
-	}
+	buf := e.AppendStatCSV(nil, &f, time.Now())
 	_, err = c.Write(buf)
 	return err
 }
