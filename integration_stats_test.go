@@ -188,6 +188,8 @@ func TestStatsPageAuth(t *testing.T) {
     stats auth admin:s3cret
     stats auth ops:other
     stats realm "Moonbus Stats"
+    stats http-request deny if { req.hdr(x-evil) -m found }
+    stats http-request allow if { req.hdr(x-bypass) -m str 1 }
 `))
 	basic := func(user, pass string) string {
 		return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass)) + "\r\n"
@@ -205,9 +207,52 @@ func TestStatsPageAuth(t *testing.T) {
 	if resp, body := get(t, d.addr("stats"), "/stats;csv", basic("admin", "s3cret")); resp.StatusCode != 200 || !strings.HasPrefix(body, "# pxname") {
 		t.Fatalf("good credentials: %d %q", resp.StatusCode, body)
 	}
+	// "stats http-request" rules run before the implicit auth rule.
+	if resp, _ := get(t, d.addr("stats"), "/stats", "X-Bypass: 1\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("stats http-request allow: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, d.addr("stats"), "/stats", basic("admin", "s3cret"), "X-Evil: 1\r\n"); resp.StatusCode != 403 {
+		t.Fatalf("stats http-request deny: %d", resp.StatusCode)
+	}
 	// The exporter is an explicit use-service: not behind the page's auth.
 	if resp, _ := get(t, d.addr("stats"), "/metrics"); resp.StatusCode != 200 {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+}
+
+// TestStatsPageOnBackend: a backend's stats page answers the requests
+// routed to it whose path matches; the others reach its servers.
+func TestStatsPageOnBackend(t *testing.T) {
+	d := startDaemon(t, httpDefaults+`
+frontend fe
+    bind 127.0.0.1:0
+    http-request deny if { path /admin/stats/blocked }
+    default_backend app
+backend app
+    stats enable
+    stats uri /admin/stats
+    server s1 `+statsBackend(t)+`
+`)
+	if resp, body := get(t, d.addr("fe"), "/"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("proxied: %d %q", resp.StatusCode, body)
+	}
+	resp, page := get(t, d.addr("fe"), "/admin/stats")
+	if resp.StatusCode != 200 || !strings.Contains(page, `id="app"`) {
+		t.Fatalf("backend stats page: %d", resp.StatusCode)
+	}
+	serverRow(t, page, "s1")
+	if resp, _ := get(t, d.addr("fe"), "/admin/stats/blocked"); resp.StatusCode != 403 {
+		t.Fatalf("http-request deny before the page: %d", resp.StatusCode)
+	}
+	// The default prefix is "/haproxy?stats".
+	d2 := startDaemon(t, httpDefaults+`
+listen l
+    bind 127.0.0.1:0
+    stats enable
+    server s1 `+statsBackend(t)+`
+`)
+	if resp, body := get(t, d2.addr("l"), "/haproxy?stats;csv"); resp.StatusCode != 200 || !strings.Contains(body, "\nl,s1,") {
+		t.Fatalf("default uri: %d %q", resp.StatusCode, body)
 	}
 }
 
