@@ -28,6 +28,7 @@ func (d *Daemon) newCLI(cfg *config.Config) *runtimeapi.Server {
 			return d.ShowAlerts(c, n)
 		},
 	}}
+	extra = append(extra, d.natsCommands()...)
 	if d.lua != nil {
 		for _, lc := range d.lua.CLICommands() {
 			lc := lc

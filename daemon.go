@@ -49,6 +49,7 @@ type Daemon struct {
 	alerts  *alerts
 	cli     *runtimeapi.Server
 	bus     *bus.Bus
+	fleet   *fleet
 	started bool
 	stopped bool
 }
@@ -61,17 +62,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.Stderr == nil {
 		opts.Stderr = os.Stderr
 	}
-	if opts.Instance == "" {
+	if opts.Instance = busInstance(opts, cfg); opts.Instance == "" {
 		opts.Instance, _ = os.Hostname()
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, cfg: cfg}
 	if d.log == nil {
 		d.log = slog.New(proxy.NewMessageHandler(opts.Stderr, opts.Debug))
 	}
-	for _, n := range cfg.NATS {
-		d.log.Warn(fmt.Sprintf("config : parsing [%s] : nats '%s' : the NATS bridge is not available in this version; the section is ignored", n.Pos, n.Name))
-	}
 	d.bus = bus.New(bus.Options{Instance: opts.Instance, Logger: d.log})
+	fl, err := d.newFleet(cfg, nil)
+	if err != nil {
+		d.bus.Close()
+		return nil, err
+	}
 	eng, lua, err := d.build(cfg, nil)
 	if err != nil {
 		d.bus.Close()
@@ -85,7 +88,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		d.bus.Close()
 		return nil, err
 	}
-	d.eng, d.lua, d.alerts = eng, lua, al
+	al.setClaimer(fl.claimer())
+	d.eng, d.lua, d.alerts, d.fleet = eng, lua, al, fl
 	d.cli = d.newCLI(cfg)
 	return d, nil
 }
@@ -141,6 +145,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return fmt.Errorf("starting Lua: %w", err)
 		}
 	}
+	d.fleet.start(ctx, d)
 	d.started = true
 	return nil
 }
@@ -166,6 +171,14 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		}
 		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
 	}
+	fl, err := d.newFleet(cfg, d.fleet)
+	if err != nil {
+		if lua != nil {
+			lua.Close()
+		}
+		return fmt.Errorf("reload refused, keeping the current configuration: %w", err)
+	}
+	al.setClaimer(fl.claimer())
 	sockets := old.DetachListeners()
 	if err := eng.StartInherit(sockets); err != nil {
 		old.ResumeAccept()
@@ -183,8 +196,10 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 			d.log.Error("Lua: " + err.Error())
 		}
 	}
+	stopFleet := d.fleet.retire(fl)
+	fl.start(ctx, d)
 	oldCfg := d.cfg
-	d.eng, d.lua, d.alerts, d.cfg = eng, lua, al, cfg
+	d.eng, d.lua, d.alerts, d.cfg, d.fleet = eng, lua, al, cfg, fl
 	if !sameSockets(oldCfg.Global.StatsSockets, cfg.Global.StatsSockets) || lua != nil || oldLua != nil {
 		d.cli.Stop()
 		d.cli = d.newCLI(cfg)
@@ -197,6 +212,7 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
 		defer cancel()
 		_ = old.Stop(sctx)
 		_ = oldAlerts.stop(sctx)
+		_ = stopFleet(sctx)
 		if oldLua != nil {
 			oldLua.Close()
 		}
@@ -214,7 +230,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		return nil
 	}
 	d.stopped = true
-	eng, lua, al, cli := d.eng, d.lua, d.alerts, d.cli
+	eng, lua, al, cli, fl := d.eng, d.lua, d.alerts, d.cli, d.fleet
 	d.mu.Unlock()
 	cli.Stop()
 	err := eng.Stop(ctx)
@@ -224,6 +240,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if al != nil {
 		_ = al.stop(ctx)
 	}
+	_ = fl.retire(nil)(ctx)
 	d.bus.Close()
 	return err
 }

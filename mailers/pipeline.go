@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -113,6 +114,9 @@ type Options struct {
 //  4. retry: each sender has its own queue and goroutine, and delivers its
 //     batches strictly in order: a batch is retried (RetryPolicy) before the
 //     next one is tried, so an UP never overtakes the DOWN it follows.
+//     With a Claimer (SetClaimer: NATS alert-dedup), each alert of a batch
+//     is first claimed fleet-wide; the ones another instance sends are
+//     recorded as suppressed.
 //  5. record: each outcome (sent, failed, suppressed) goes into a bounded
 //     ring read by Records and ShowAlerts, and into the counters.
 //
@@ -124,6 +128,8 @@ type Pipeline struct {
 	redact *Redactor
 	rec    *ring
 	count  counters
+
+	claimer atomic.Pointer[claimerBox] // fleet dedup (SetClaimer)
 
 	mu      sync.Mutex
 	in      []*Alert

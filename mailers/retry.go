@@ -96,6 +96,9 @@ func (t *target) run(ctx context.Context) {
 // outcome. It returns only when the batch is sent or given up, which is what
 // keeps a target's batches in order.
 func (t *target) deliver(ctx context.Context, b *batch) {
+	if b = t.claim(ctx, b); b == nil {
+		return // every alert is sent by another instance of the fleet
+	}
 	pol := t.p.opts.Retry
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
