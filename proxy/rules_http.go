@@ -461,6 +461,9 @@ func (p *Proxy) parseUseService(w []string, mode string) (actionFunc, error) {
 		}
 	}
 	if svc, ok := builtinServices[name]; ok && !svc.internal {
+		if p.mode != ModeHTTP {
+			return nil, fmt.Errorf("HTTP service '%s' cannot be used on a TCP proxy", name)
+		}
 		return func(t *Txn) verdict { t.service = name; return verdict{kind: verdictService} }, nil
 	}
 	return nil, fmt.Errorf("unknown service '%s'", name)
