@@ -12,16 +12,19 @@ import (
 // The check loop: one goroutine per Scheduler, shaped like HAProxy's check
 // thread. It sleeps in a poller (epoll on Linux) until the earliest due
 // check, then starts every check that is due. A plain TCP connect check
-// (the "check" keyword alone, the 10,000-server case) runs on the loop
-// itself without blocking: socket, connect, and either a result at once or
-// a socket watched by the same poller until it connects, fails or times
-// out; a result that changes nothing (same status, health unmoved) is
-// applied and reported on the loop too. Every other probe (HTTP, TLS,
-// agent, tcp-check, PROXY header, a host name to resolve) and every report
-// that changes something run on a goroutine of their own, as they may block.
+// (the "check" keyword alone, the 10,000-server case) and a check program
+// without TLS or PROXY header (httpchk, tcp-check, smtpchk...: a runner in
+// non-blocking mode) run on the loop itself without blocking, on sockets
+// from a small pool: a result at once, or a socket watched by the poller
+// until it is ready or its deadline passes. A result that changes nothing
+// (same status, health unmoved) is applied and reported on the loop too.
+// Every other probe (TLS, PROXY header, agent, a host name to resolve) and
+// every report that changes something run on a goroutine of their own, as
+// they may block.
 //
 // Ownership: the due queue is guarded by Scheduler.qmu (a leaf lock, taken
-// under Checker.mu); Checker.att and Scheduler.watched belong to the loop.
+// under Checker.mu); checkLoop and the Checker fields att, nbr, lgen and
+// watchFD belong to the loop goroutine.
 
 // dueEntry is one Checker waiting in the due queue: for its next check, or
 // (while its connect attempt is watched) for that attempt's deadline.
