@@ -201,10 +201,16 @@ func parseStatsRequest(rest []byte) statsRequest {
 		case bytes.HasPrefix(tok, []byte("st=")):
 			r.status = string(tok[3:])
 		case bytes.HasPrefix(tok, []byte("scope=")):
-			r.filter = string(tok[6:])
-			if len(r.filter) > 64 {
-				r.filter = r.filter[:64]
+			// Proxy name characters only: the text goes back into
+			// links and the redirect's Location.
+			f := tok[6:]
+			for i, c := range f {
+				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+					f = f[:i]
+					break
+				}
 			}
+			r.filter = string(f[:min(len(f), 64)])
 		}
 	}
 	return r
@@ -258,8 +264,10 @@ func serveStats(t *Txn) {
 		t.applyVerdict(v)
 		return
 	}
-	pq := t.req.PathQ()
-	req := parseStatsRequest(pq[len(sp.uri):])
+	var req statsRequest
+	if pq := t.req.PathQ(); bytes.HasPrefix(pq, sp.uri) {
+		req = parseStatsRequest(pq[len(sp.uri):])
+	}
 	a := t.HTTPApplet()
 	switch {
 	case equalFold(t.req.Method(), "POST"):

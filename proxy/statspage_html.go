@@ -270,8 +270,8 @@ func rowClass(s *Server, status string) string {
 		c = "up"
 	case strings.HasPrefix(status, "UP"):
 		c = "goingdown"
-	case strings.HasPrefix(status, "DOWN "):
-		return "goingup"
+	case strings.HasPrefix(status, "DOWN ") && status[5] >= '0' && status[5] <= '9':
+		return "goingup" // "DOWN 1/2"; "DOWN (agent)" is down
 	default:
 		return "down"
 	}
