@@ -140,8 +140,11 @@ type Bridge struct {
 	claimsWon, claimsLost, failed atomic.Uint64
 	streamReady                   atomic.Bool
 	lastDropWarn                  atomic.Int64 // unix nano
-	unreported                    uint64       // publisher-owned
-	lastDropTotal                 time.Time    // publisher-owned
+	failMu                        sync.Mutex
+	lastFail                      string    // last connection error logged
+	lastFailAt                    time.Time // when
+	unreported                    uint64    // publisher-owned
+	lastDropTotal                 time.Time // publisher-owned
 }
 
 // New builds the bridge of one section; it does not connect yet. It checks
@@ -232,6 +235,7 @@ func (b *Bridge) connOptions() ([]nats.Option, error) {
 		nats.ConnectHandler(b.onConnect),
 		nats.ReconnectHandler(b.onReconnect),
 		nats.DisconnectErrHandler(b.onDisconnect),
+		nats.ReconnectErrHandler(b.onConnectFailed),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			b.log.Warn(fmt.Sprintf("nats '%s': %v", b.name, err))
 		}),
@@ -430,15 +434,23 @@ func (b *Bridge) kick() {
 	}
 }
 
+// serverURL names the server nc is connected to, credentials hidden.
+func (b *Bridge) serverURL(nc *nats.Conn) string {
+	if u := nc.ConnectedUrlRedacted(); u != "" {
+		return u
+	}
+	return "the server" // not connected any more, or not quite yet
+}
+
 func (b *Bridge) onConnect(nc *nats.Conn) {
 	b.connects.Add(1)
-	b.log.Info(fmt.Sprintf("nats '%s': connected to %s as instance '%s'", b.name, nc.ConnectedUrlRedacted(), b.instance))
+	b.log.Info(fmt.Sprintf("nats '%s': connected to %s as instance '%s'", b.name, b.serverURL(nc), b.instance))
 	b.kick()
 }
 
 func (b *Bridge) onReconnect(nc *nats.Conn) {
 	b.reconnects.Add(1)
-	b.log.Info(fmt.Sprintf("nats '%s': reconnected to %s; %d events waiting", b.name, nc.ConnectedUrlRedacted(), b.out.len()))
+	b.log.Info(fmt.Sprintf("nats '%s': reconnected to %s; %d events waiting", b.name, b.serverURL(nc), b.out.len()))
 	b.kick()
 }
 
@@ -455,6 +467,24 @@ func (b *Bridge) onDisconnect(_ *nats.Conn, err error) {
 		msg = fmt.Sprintf("nats '%s': disconnected (%v); buffering up to %d events until reconnected", b.name, err, len(b.out.buf))
 	}
 	b.log.Warn(msg)
+}
+
+// onConnectFailed logs why a (re)connection attempt failed: a new reason at
+// once, the same one again at most once a minute.
+func (b *Bridge) onConnectFailed(_ *nats.Conn, err error) {
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	b.failMu.Lock()
+	quiet := msg == b.lastFail && time.Since(b.lastFailAt) < time.Minute
+	if !quiet {
+		b.lastFail, b.lastFailAt = msg, time.Now()
+	}
+	b.failMu.Unlock()
+	if !quiet {
+		b.log.Warn(fmt.Sprintf("nats '%s': cannot connect (%v); retrying, events are buffered", b.name, err))
+	}
 }
 
 // onEvent is the bus handler: encode, append to the outbox. It never blocks.

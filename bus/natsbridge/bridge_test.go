@@ -335,3 +335,29 @@ func TestStreamMaxAge(t *testing.T) {
 		t.Fatalf("stream config: max-age %v, subjects %v", info.Config.MaxAge, info.Config.Subjects)
 	}
 }
+
+// Credentials never reach the logs or the counters, whether the
+// connection is refused (wrong password) or made.
+func TestSecretsNotLogged(t *testing.T) {
+	srv := natstest.New(t)
+	srv.RequireUser("lb", "right-s3cret")
+	srv.Start()
+	bad := start(t, srv, func(c *config.NATS) {
+		c.URLs = []string{"nats://lb:url-s3cret@" + srv.HostPort()}
+		c.User, c.Password = "lb", "wrong-s3cret"
+	}, nil)
+	good := start(t, srv, func(c *config.NATS) { c.User, c.Password = "lb", "right-s3cret" }, nil)
+	waitFor(t, "connected logged", func() bool { return strings.Contains(good.log.String(), "connected to ") })
+	waitFor(t, "authorization error logged", func() bool {
+		return strings.Contains(strings.ToLower(bad.log.String()), "authorization")
+	})
+	for _, f := range []*fixture{bad, good} {
+		var stats bytes.Buffer
+		_ = WriteStats(&stats, f.br.Stats())
+		for _, secret := range []string{"s3cret"} {
+			if strings.Contains(f.log.String(), secret) || strings.Contains(stats.String(), secret) {
+				t.Fatalf("secret in log or stats:\n%s\n%s", f.log.String(), stats.String())
+			}
+		}
+	}
+}

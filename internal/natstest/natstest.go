@@ -19,8 +19,14 @@ type Server struct {
 	t    testing.TB
 	port int
 	dir  string
+	user string
+	pass string
 	ns   *server.Server
 }
+
+// RequireUser makes the server accept only this user and password (from
+// the next Start on).
+func (s *Server) RequireUser(user, password string) { s.user, s.pass = user, password }
 
 // New reserves a free port and a JetStream store directory without starting
 // the server (a test of "NATS down at start" starts it later). The server is
@@ -55,7 +61,7 @@ func (s *Server) Start() {
 	}
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: s.port, JetStream: true, StoreDir: s.dir,
-		NoLog: true, NoSigs: true,
+		NoLog: true, NoSigs: true, Username: s.user, Password: s.pass,
 	})
 	if err != nil {
 		s.t.Fatalf("natstest: %v", err)
