@@ -390,8 +390,10 @@ func (l *checkLoop) watch(c *Checker, fd int, rw bool) bool {
 	for len(l.watched) <= fd {
 		l.watched = append(l.watched, nil)
 	}
+	if l.watched[fd] == nil {
+		l.nwatched++
+	}
 	l.watched[fd] = c
-	l.nwatched++
 	c.watchFD = fd
 	return true
 }

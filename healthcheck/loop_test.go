@@ -48,6 +48,7 @@ func TestLoopConnectChecks(t *testing.T) {
 				add(serve(t, ln, nil), StatusL4OK, "", 2*time.Millisecond, time.Second)
 			}
 			add(blackhole(t), StatusL4TOUT, "", 10*time.Millisecond, 60*time.Millisecond)
+			fds := openFDs(t)
 			s.Start(context.Background())
 			waitFor(t, 20*time.Second, "checks", func() bool {
 				for _, w := range wants {
@@ -68,6 +69,10 @@ func TestLoopConnectChecks(t *testing.T) {
 					}
 				}
 			}
+			s.Stop()
+			// The loop's sockets, pool and poller are all closed (the
+			// listeners' accepted connections may take a moment).
+			waitFor(t, 10*time.Second, "the loop's descriptors to be closed", func() bool { return openFDs(t) <= fds })
 		})
 	}
 }
