@@ -22,9 +22,11 @@ type Target interface {
 	// arrive in order; the health and agent Checkers of one server may call
 	// concurrently. The Target applies the edge and the agent reply to the
 	// server itself (single writer), publishes SERVER_CHECK and logs the
-	// log-health-checks line when r.Changed is true. It must not block for
-	// long: it delays that Checker's next probe. It may call the Checker's
-	// methods.
+	// log-health-checks line when r.Changed is true. It must not block:
+	// a report that changes nothing (the steady state) is made from the
+	// scheduler's check loop and delays every check due meanwhile; other
+	// reports delay that Checker's next probe. It may call the Checker's
+	// methods (not Scheduler.Stop).
 	ReportCheck(r Report)
 }
 
