@@ -444,6 +444,21 @@ func TestNATSReload(t *testing.T) {
 	if m, err := nc.Request("moonbus.cli.lb1", []byte("get weight be/s1"), 5*time.Second); err != nil || string(m.Data) != "1 (initial 1)\n\n" {
 		t.Fatalf("CLI after reload: %v %v", m, err)
 	}
+	// A changed section: a new bridge and connection; the old one closes.
+	cfg, err = configParse(fleetConfig(app, "nats fleet\n    url "+srv.HostPort()+"\n    instance lb9\n    cli on\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "old connection closed", func() bool { return b.Conn().IsClosed() })
+	d.mu.Lock()
+	b = d.fleet.bridges[0]
+	d.mu.Unlock()
+	if m, err := nc.Request("moonbus.cli.lb9", []byte("get weight be/s1"), 5*time.Second); err != nil || string(m.Data) != "1 (initial 1)\n\n" {
+		t.Fatalf("CLI after a changed section: %v %v", m, err)
+	}
 	cfg, err = configParse(fleetConfig(app, ""))
 	if err != nil {
 		t.Fatal(err)

@@ -346,6 +346,7 @@ func (b *Bridge) Start(_ context.Context) error {
 			s, err := nc.Subscribe(subj, b.onCLI)
 			if err != nil {
 				nc.Close()
+				b.nc, b.js, b.started, b.cliSubs = nil, nil, false, nil
 				return fmt.Errorf("nats %s: subscribing to %s: %w", b.name, subj, err)
 			}
 			b.cliSubs = append(b.cliSubs, s)
