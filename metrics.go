@@ -10,9 +10,12 @@ import (
 // statsOptions is what the daemon adds to the stats page and the Prometheus
 // exporter of its engines: the version, and the alert counters the proxy
 // engine cannot see (moonbus_alerts_*, one series per mailer or webhook
-// pipeline). The bus counters are exported by the engine itself.
+// pipeline; moonbus_nats_*, one series per nats section). The bus counters
+// are exported by the engine itself.
 func (d *Daemon) statsOptions() proxy.StatsOptions {
-	return proxy.StatsOptions{Version: Version, ReleaseDate: ReleaseDate, Metrics: d.appendAlertMetrics}
+	return proxy.StatsOptions{Version: Version, ReleaseDate: ReleaseDate, Metrics: func(dst []byte) []byte {
+		return d.appendNATSMetrics(d.appendAlertMetrics(dst))
+	}}
 }
 
 // alertFamilies are the alert pipeline counters, in output order.

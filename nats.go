@@ -239,3 +239,50 @@ func (d *Daemon) natsCommands() []runtimeapi.Command {
 		},
 	}}
 }
+
+// natsFamilies are the bridge counters exported to Prometheus, per bridge
+// (label nats="<section>"), in output order.
+var natsFamilies = [...]struct {
+	name, help, typ string
+	get             func(s *natsbridge.Stats) uint64
+}{
+	{"moonbus_nats_connected", "1 while the NATS bridge is connected", "gauge", func(s *natsbridge.Stats) uint64 { return b2u(s.Status == "CONNECTED") }},
+	{"moonbus_nats_events_published_total", "Events confirmed by NATS", "counter", func(s *natsbridge.Stats) uint64 { return s.Published }},
+	{"moonbus_nats_events_queued", "Events waiting in the bridge's outbox", "gauge", func(s *natsbridge.Stats) uint64 { return uint64(s.Queued) }},
+	{"moonbus_nats_events_buffered_total", "Events that arrived while NATS was unreachable", "counter", func(s *natsbridge.Stats) uint64 { return s.Buffered }},
+	{"moonbus_nats_events_dropped_total", "Events dropped because the outbox was full", "counter", func(s *natsbridge.Stats) uint64 { return s.Dropped }},
+	{"moonbus_nats_events_resent_total", "Events sent again after a lost confirmation", "counter", func(s *natsbridge.Stats) uint64 { return s.Resent }},
+	{"moonbus_nats_reconnects_total", "Reconnections to NATS", "counter", func(s *natsbridge.Stats) uint64 { return s.Reconnects }},
+	{"moonbus_nats_cli_requests_total", "Runtime API requests received over NATS", "counter", func(s *natsbridge.Stats) uint64 { return s.CLIRequests }},
+	{"moonbus_nats_dedup_won_total", "Alert incidents this instance claimed and sent", "counter", func(s *natsbridge.Stats) uint64 { return s.ClaimsWon }},
+	{"moonbus_nats_dedup_lost_total", "Alert incidents another instance sent (suppressed here)", "counter", func(s *natsbridge.Stats) uint64 { return s.ClaimsLost }},
+	{"moonbus_nats_dedup_errors_total", "Alert claims that failed (alert sent anyway)", "counter", func(s *natsbridge.Stats) uint64 { return s.ClaimErrors }},
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// appendNATSMetrics appends the bridges' counters in the Prometheus text
+// format (nothing without a nats section).
+func (d *Daemon) appendNATSMetrics(dst []byte) []byte {
+	stats := d.NATSStats()
+	if len(stats) == 0 {
+		return dst
+	}
+	for _, f := range natsFamilies {
+		dst = append(dst, "# HELP "+f.name+" "+f.help+"\n# TYPE "+f.name+" "+f.typ+"\n"...)
+		for i := range stats {
+			dst = append(dst, f.name...)
+			dst = append(dst, `{nats="`...)
+			dst = appendLabelValue(dst, stats[i].Name)
+			dst = append(dst, `"} `...)
+			dst = strconv.AppendUint(dst, f.get(&stats[i]), 10)
+			dst = append(dst, '\n')
+		}
+	}
+	return dst
+}

@@ -17,6 +17,7 @@ import (
 	"moonbus/bus/natsbridge"
 	"moonbus/config"
 	"moonbus/internal/natstest"
+	"moonbus/internal/promtest"
 	"moonbus/proxy"
 )
 
@@ -203,6 +204,16 @@ nats downs
 		st := d.NATSStats()
 		return st[0].Published >= 8 && st[1].Published == 1
 	})
+	fams, err := promtest.Parse(string(d.appendNATSMetrics(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := fams["moonbus_nats_events_published_total"].Get("nats", "downs"); !ok || v != 1 {
+		t.Fatalf("metrics: downs published %v %v", v, ok)
+	}
+	if v, ok := fams["moonbus_nats_connected"].Get("nats", "fleet"); !ok || v != 1 {
+		t.Fatalf("metrics: fleet connected %v %v", v, ok)
+	}
 	out := d.adm("show nats")
 	for _, w := range []string{"Name: fleet\nInstance: lb1\nPrefix: moonbus\nStatus: CONNECTED\n", "Name: downs\n", "Published: 1\n", "Dropped: 0\n"} {
 		if !strings.Contains(out, w) {
