@@ -256,12 +256,33 @@ backend be
 	srv.Start()
 	waitFor(t, "events delivered", func() bool { st := d.NATSStats()[0]; return st.Published == 7 && st.Queued == 0 })
 
+	info, evs := readStream(t, srv, "MOONBUS")
+	if info.Config.MaxAge != 10*time.Minute || strings.Join(info.Config.Subjects, ",") != "moonbus.event.>" || info.State.Msgs != 7 {
+		t.Fatalf("stream: max-age %v subjects %v msgs %d", info.Config.MaxAge, info.Config.Subjects, info.State.Msgs)
+	}
+	var types []string
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("stream message %d has seq %d", i+1, e.Seq)
+		}
+		types = append(types, e.Type)
+	}
+	want := "SERVER_ADMIN SERVER_DOWN SERVER_STATE SERVER_ADMIN SERVER_UP SERVER_STATE SERVER_ADMIN"
+	if strings.Join(types, " ") != want {
+		t.Fatalf("stream order %v, want %s", types, want)
+	}
+}
+
+// readStream returns a stream's configuration and state, and its events in
+// stream order.
+func readStream(t *testing.T, srv *natstest.Server, name string) (*jetstream.StreamInfo, []natsEvent) {
+	t.Helper()
 	js, err := jetstream.New(srv.Connect())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := js.Stream(ctx, "MOONBUS")
+	s, err := js.Stream(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,25 +290,56 @@ backend be
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Config.MaxAge != 10*time.Minute || strings.Join(info.Config.Subjects, ",") != "moonbus.event.>" || info.State.Msgs != 7 {
-		t.Fatalf("stream: max-age %v subjects %v msgs %d", info.Config.MaxAge, info.Config.Subjects, info.State.Msgs)
-	}
-	var types []string
-	for i := uint64(1); i <= 7; i++ {
+	var evs []natsEvent
+	for i := info.State.FirstSeq; info.State.Msgs > 0 && i <= info.State.LastSeq; i++ {
 		m, err := s.GetMsg(ctx, i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var e natsEvent
-		_ = json.Unmarshal(m.Data, &e)
-		if e.Seq != i {
-			t.Fatalf("stream message %d has seq %d", i, e.Seq)
+		if err := json.Unmarshal(m.Data, &e); err != nil {
+			t.Fatal(err)
 		}
-		types = append(types, e.Type)
+		e.subject = m.Subject
+		evs = append(evs, e)
 	}
-	want := "SERVER_ADMIN SERVER_DOWN SERVER_STATE SERVER_ADMIN SERVER_UP SERVER_STATE SERVER_ADMIN"
-	if strings.Join(types, " ") != want {
-		t.Fatalf("stream order %v, want %s", types, want)
+	return info, evs
+}
+
+// NATS restarts while the daemon runs: the events of the outage wait in the
+// outbox and reach the stream after the reconnect; nothing is lost or
+// stored twice.
+func TestNATSServerRestart(t *testing.T) {
+	srv := natstest.Start(t)
+	d := startFleetDaemon(t, fleetConfig(okBackend(t), "nats fleet\n    url "+srv.HostPort()+"\n    instance lb1\n    stream MOONBUS\n"))
+	d.natsConnected(1)
+	d.adm("set server be/s1 state maint") // 4 events, BACKEND_DOWN included
+	waitFor(t, "4 published", func() bool { return d.NATSStats()[0].Published == 4 })
+	srv.Shutdown()
+	d.adm("set server be/s1 state ready") // 4 more while NATS is down
+	d.adm("set server web.eu/s1.a state drain")
+	hist := d.Bus().History(0) // everything the bus published
+	waitFor(t, "the outage's events waiting", func() bool { return d.NATSStats()[0].Queued == len(hist)-4 })
+	srv.Start()
+	waitFor(t, "all published", func() bool {
+		st := d.NATSStats()[0]
+		return st.Published >= uint64(len(hist)) && st.Queued == 0
+	})
+	_, evs := readStream(t, srv, "MOONBUS")
+	if len(evs) != len(hist) {
+		t.Fatalf("stream holds %d events, the bus published %d", len(evs), len(hist))
+	}
+	for i, e := range evs {
+		if e.Seq != hist[i].Seq || e.Type != hist[i].Type.String() {
+			t.Fatalf("stream event %d: seq %d %s, bus: seq %d %s", i, e.Seq, e.Type, hist[i].Seq, hist[i].Type)
+		}
+	}
+	if got := evs[4].Type + " " + evs[5].Type; got != "SERVER_ADMIN SERVER_UP" {
+		t.Fatalf("events after the outage start with %s", got)
+	}
+	waitFor(t, "reconnect counted", func() bool { return d.NATSStats()[0].Reconnects == 1 })
+	if st := d.NATSStats()[0]; st.Dropped != 0 || st.Disconnects != 1 {
+		t.Fatalf("stats: %+v", st)
 	}
 }
 
