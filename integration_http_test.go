@@ -428,3 +428,46 @@ backend be
 	}
 	c.expectClosed()
 }
+
+// TestHTTP10Client: an HTTP/1.0 request (no Host, keep-alive asked) is
+// forwarded as HTTP/1.0 with keep-alive toward the server, answered with
+// "Connection: keep-alive", and both connections are reused.
+func TestHTTP10Client(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Proto+" "+r.RemoteAddr+" host="+r.Host)
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	d := startDaemon(t, httpDefaults+`
+frontend fe
+    bind 127.0.0.1:0
+    default_backend be
+backend be
+    server s1 `+hostOf(srv)+`
+`)
+	c := dialRaw(t, d.addr("fe"))
+	for i := 0; i < 2; i++ {
+		c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		resp, body := c.response("GET")
+		if resp.StatusCode != 200 || body != "ok" || resp.Header.Get("Connection") != "keep-alive" {
+			t.Fatalf("request %d: %d %q connection=%q", i, resp.StatusCode, body, resp.Header.Get("Connection"))
+		}
+	}
+	mu.Lock()
+	got := append([]string(nil), seen...)
+	mu.Unlock()
+	if len(got) != 2 || !strings.HasPrefix(got[0], "HTTP/1.0 ") || got[0] != got[1] {
+		t.Fatalf("server saw %q (want HTTP/1.0 twice on one connection)", got)
+	}
+	// Without keep-alive the client connection closes after the response.
+	c = dialRaw(t, d.addr("fe"))
+	c.send("GET / HTTP/1.0\r\n\r\n")
+	if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+		t.Fatalf("plain HTTP/1.0: %d", resp.StatusCode)
+	}
+	c.expectClosed()
+}

@@ -32,6 +32,8 @@ func (t *Txn) prepareRequest() {
 		r.DelHeader("upgrade")
 		if t.effConnMode() != connKeepAlive {
 			r.AddHeader("Connection", "close")
+		} else if r.minor == 0 {
+			r.AddHeader("Connection", "keep-alive") // HTTP/1.0 closes by default
 		}
 	}
 	if r.expect100 && t.hasReqBody() {

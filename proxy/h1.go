@@ -529,7 +529,13 @@ func (m *Msg) writeRequestHead(w *bufio.Writer) {
 	w.Write(m.Method())
 	w.WriteByte(' ')
 	w.Write(m.URI())
-	w.WriteString(" HTTP/1.1\r\n")
+	if m.minor == 0 {
+		// Kept as received: an HTTP/1.0 request may lack Host, which a
+		// server would refuse in an HTTP/1.1 request.
+		w.WriteString(" HTTP/1.0\r\n")
+	} else {
+		w.WriteString(" HTTP/1.1\r\n")
+	}
 	m.writeHeaders(w)
 }
 

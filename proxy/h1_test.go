@@ -162,31 +162,3 @@ func TestParseResponse(t *testing.T) {
 		t.Fatalf("%d %q %v %d", m.status, m.Reason(), m.connClose, m.contentLength)
 	}
 }
-
-// FuzzParseRequest feeds arbitrary bytes to the request parser reachable from
-// the network: it must never panic, and an accepted request must never carry
-// both framings.
-func FuzzParseRequest(f *testing.F) {
-	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"))
-	f.Add([]byte("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
-	f.Add([]byte("\r\n\r\nGET / HTTP/1.1\nHost: x\n\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m := &Msg{}
-		br := bufio.NewReaderSize(bytes.NewReader(data), 1024)
-		if err := m.readHeaderBlock(br); err != nil {
-			return
-		}
-		if err := m.parseRequest(101); err != nil {
-			return
-		}
-		_, hasCL := m.Header("content-length")
-		if m.chunked && hasCL {
-			t.Fatalf("accepted request with both framings: %q", data)
-		}
-		var out bytes.Buffer
-		bw := bufio.NewWriter(&out)
-		m.writeRequestHead(bw)
-		bw.Flush()
-	})
-}
