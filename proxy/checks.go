@@ -50,9 +50,17 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 	} else {
 		s.lastCheck.Store(cs)
 	}
-	cr := &bus.CheckResult{Agent: agent, Result: res.Class().String(), Duration: res.DurationMS(),
-		Reason: bus.CheckReason{Short: cs.Short, Desc: cs.Desc, Code: cs.Code, Info: res.Info},
-		Health: cs.Health}
+	// The bus form, built only when an update or an event needs it (a
+	// passing check of an up server needs neither).
+	var cr *bus.CheckResult
+	mkcr := func() *bus.CheckResult {
+		if cr == nil {
+			cr = &bus.CheckResult{Agent: agent, Result: res.Class().String(), Duration: res.DurationMS(),
+				Reason: bus.CheckReason{Short: cs.Short, Desc: cs.Desc, Code: cs.Code, Info: res.Info},
+				Health: cs.Health}
+		}
+		return cr
+	}
 	if res.Class() == healthcheck.ResultFailed && r.Changed {
 		s.chkFail.Add(1)
 	}
@@ -84,7 +92,7 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 		edge == healthcheck.EdgeDown && !down
 	s.mu.Unlock()
 	if needUpdate {
-		s.update(change{check: cr, mut: func(s *Server) {
+		s.update(change{check: mkcr(), mut: func(s *Server) {
 			st := &s.health
 			if agent {
 				st = &s.agent
@@ -100,7 +108,7 @@ func (ct *checkTarget) ReportCheck(r healthcheck.Report) {
 	}
 	if r.Changed {
 		if pub := s.px.e.pub; pub != nil {
-			pub.PublishBatch(&bus.Event{Type: bus.ServerCheck, Server: s.ref(), Check: cr, Snapshot: s.snapshot()})
+			pub.PublishBatch(&bus.Event{Type: bus.ServerCheck, Server: s.ref(), Check: mkcr(), Snapshot: s.snapshot()})
 		}
 		if s.px.conf.LogHealthChecks {
 			msg := r.LogLine(s.px.name, s.name, s.backup, s.Admin()&bus.DrainMask != 0 || s.eweight.Load() == 0)
