@@ -33,7 +33,8 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Debug enables debug-level messages (moonbus -d).
 	Debug bool
-	// Instance names this instance on the bus (default: hostname).
+	// Instance names this instance on the bus (default: the first nats
+	// section's instance, else the host name).
 	Instance string
 }
 
