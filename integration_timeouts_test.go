@@ -294,3 +294,42 @@ backend be
 		t.Fatalf("econ=%d wredis=%d", st.Counters.Econ.Load(), st.Counters.Wredis.Load())
 	}
 }
+
+// TestPooledConnOutlivesServerTimeout: a server connection parked in the
+// pool for longer than timeout server keeps working when reused (its stale
+// deadline is renewed before the request is sent).
+func TestPooledConnOutlivesServerTimeout(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr]++
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	d := startDaemon(t, `
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 200ms
+frontend fe
+    bind 127.0.0.1:0
+    default_backend be
+backend be
+    http-reuse always
+    server s1 `+hostOf(srv)+`
+`)
+	for i := 0; i < 3; i++ {
+		if resp, body := get(t, d.addr("fe"), "/"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		time.Sleep(400 * time.Millisecond) // idle in the pool past timeout server
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 1 {
+		t.Fatalf("server connections: %v (want one, reused)", conns)
+	}
+}

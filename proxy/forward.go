@@ -215,7 +215,9 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 		srv.removeStream(&t.st)
 		t.sc = nil
 		if reusable && t.st.killed.Load() == 0 {
-			sc.tc.setTimeouts(0, 0)
+			// The deadlines stay: nobody reads an idle connection, and the
+			// next Read or Write renews a stale one before it waits, so
+			// parking costs no timer updates.
 			srv.pool.put(sc)
 		} else {
 			sc.close()
