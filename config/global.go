@@ -343,6 +343,10 @@ var tuneKeywords = map[string]globalHandler{
 		g.Tune.Bufsize = int(n)
 		return nil
 	},
+	"tune.moonbus.fastpath": func(p *parser, g *Global, a []string) (err error) {
+		g.Tune.Fastpath, err = choiceArg(a, "on", "off")
+		return
+	},
 	"tune.maxrewrite": func(p *parser, g *Global, a []string) (err error) {
 		g.Tune.Maxrewrite, err = intArg(a, 0, math.MaxInt32)
 		return

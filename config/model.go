@@ -167,7 +167,8 @@ type Tune struct {
 	Maxrewrite    int               `json:"maxrewrite,omitempty"`
 	HTTPMaxHdr    int               `json:"http_maxhdr,omitempty"` // default 101
 	StickCounters int               `json:"stick_counters,omitempty"`
-	Other         map[string]string `json:"other,omitempty"` // accepted tune.* keywords we do not act on
+	Fastpath      string            `json:"fastpath,omitempty"` // tune.moonbus.fastpath on|off; "" = the default
+	Other         map[string]string `json:"other,omitempty"`    // accepted tune.* keywords we do not act on
 }
 
 // HTTPClient holds the httpclient.* global keywords.

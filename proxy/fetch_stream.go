@@ -415,6 +415,8 @@ func registerHTTPFetches(r *sample.Registry, req, res sample.Where) {
 			o.SetInt(int64(len(t.rules.body)))
 		} else if t.s.br != nil {
 			o.SetInt(int64(t.s.br.Buffered()))
+		} else if t.s.fc != nil {
+			o.SetInt(int64(t.s.fc.buffered()))
 		} else {
 			return false
 		}

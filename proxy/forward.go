@@ -83,67 +83,58 @@ func (t *Txn) addForwardedFor() {
 
 // forward sends the request to a server of t.be and relays the response.
 func (t *Txn) forward() {
+	t.prepareRequest()
+	t.forwardFrom(fwdState{key: t.lbKey()})
+}
+
+// fwdState is the progress of a forward across connection attempts, so that
+// a transaction started on an event loop can go on in a goroutine.
+type fwdState struct {
+	key lbKey
+	// srv is a server whose slot is already held: the first attempt uses it.
+	srv *Server
+	// q, when set, is the queue the first attempt waits in (every server
+	// was full), for qSrv (nil: the backend queue).
+	q    *waitQueue
+	qSrv *Server
+	// avoid and retrySrv steer retries and the redispatch.
+	avoid, retrySrv *Server
+	failures        int
+}
+
+// forwardFrom runs forward's connection attempts from fs.
+func (t *Txn) forwardFrom(fs fwdState) {
 	be := t.be
 	e := t.s.e
-	t.prepareRequest()
-	key := t.lbKey()
-	var avoid, retrySrv *Server
-	failures := 0
 	for {
-		force := t.forcedServer()
-		if force == nil {
-			force = retrySrv
-		}
-		srv, waited, err := be.acquire(e.ctx, key, force, avoid)
-		if t.tQueued < 0 {
-			t.tQueued = 0
-		}
-		t.tQueued += waited
-		if err != nil {
-			switch {
-			case errors.Is(err, errQueueTimeout):
-				t.setTerm('s', 'Q')
-			default:
-				t.setTerm('S', 'C')
-			}
-			t.tConnect = -1
-			t.sendError(503)
-			return
-		}
-		t.srv = srv
-		srv.Counters.Lbtot.Add(1)
-		be.BeCounters.Lbtot.Add(1)
-		srv.Counters.addSession(t.tHdr)
-		sc, err := t.connect(srv)
-		if err != nil {
-			srv.Counters.endSession()
-			srv.release()
-			srv.Counters.Econ.Add(1)
-			be.BeCounters.Econ.Add(1)
-			srv.observeL4(false)
-			failures++
-			if failures > be.retries {
-				if isTimeout(err) {
-					t.setTerm('s', 'C')
-				} else {
-					t.setTerm('S', 'C')
+		srv := fs.srv
+		fs.srv = nil
+		if srv == nil {
+			var waited time.Duration
+			var err error
+			if fs.q != nil {
+				srv, waited, err = be.wait(e.ctx, fs.q, fs.qSrv)
+				fs.q, fs.qSrv = nil, nil
+			} else {
+				force := t.forcedServer()
+				if force == nil {
+					force = fs.retrySrv
 				}
-				t.sendError(503)
+				srv, waited, err = be.acquire(e.ctx, fs.key, force, fs.avoid)
+			}
+			t.addQueued(waited)
+			if err != nil {
+				t.noServer(err)
 				return
 			}
-			t.retries++
-			srv.Counters.Wretr.Add(1)
-			be.BeCounters.Wretr.Add(1)
-			// Retries stay on the same server; with option redispatch the
-			// last one goes to another server.
-			retrySrv = srv
-			if be.redispatch && failures == be.retries {
-				avoid, retrySrv = srv, nil
-				t.redisp = true
-				srv.Counters.Wredis.Add(1)
-				be.BeCounters.Wredis.Add(1)
+		}
+		t.useServer(srv)
+		sc, err := t.connect(srv)
+		if err != nil {
+			if t.connectFailed(srv, err, &fs) {
+				continue
 			}
-			continue
+			return
 		}
 		srv.observeL4(true)
 		t.slotHeld = true
@@ -156,6 +147,69 @@ func (t *Txn) forward() {
 		t.rsp.reset()
 		t.status = 0
 	}
+}
+
+// addQueued accounts time spent in a queue (%Tw); zero marks it reached.
+func (t *Txn) addQueued(waited time.Duration) {
+	if t.tQueued < 0 {
+		t.tQueued = 0
+	}
+	t.tQueued += waited
+}
+
+// noServer answers 503 when no server slot could be had.
+func (t *Txn) noServer(err error) {
+	switch {
+	case errors.Is(err, errQueueTimeout):
+		t.setTerm('s', 'Q')
+	default:
+		t.setTerm('S', 'C')
+	}
+	t.tConnect = -1
+	t.sendError(503)
+}
+
+// useServer accounts the server picked for an attempt (its slot is held).
+func (t *Txn) useServer(srv *Server) {
+	t.srv = srv
+	srv.Counters.Lbtot.Add(1)
+	t.be.BeCounters.Lbtot.Add(1)
+	srv.Counters.addSession(t.tHdr)
+}
+
+// connectFailed accounts a failed connection attempt on srv and gives its
+// slot back. It reports whether to try again (fs tells where); otherwise
+// the 503 was sent.
+func (t *Txn) connectFailed(srv *Server, err error, fs *fwdState) bool {
+	be := t.be
+	srv.Counters.endSession()
+	srv.release()
+	srv.Counters.Econ.Add(1)
+	be.BeCounters.Econ.Add(1)
+	srv.observeL4(false)
+	fs.failures++
+	if fs.failures > be.retries {
+		if isTimeout(err) {
+			t.setTerm('s', 'C')
+		} else {
+			t.setTerm('S', 'C')
+		}
+		t.sendError(503)
+		return false
+	}
+	t.retries++
+	srv.Counters.Wretr.Add(1)
+	be.BeCounters.Wretr.Add(1)
+	// Retries stay on the same server; with option redispatch the last one
+	// goes to another server.
+	fs.retrySrv = srv
+	if be.redispatch && fs.failures == be.retries {
+		fs.avoid, fs.retrySrv = srv, nil
+		t.redisp = true
+		srv.Counters.Wredis.Add(1)
+		be.BeCounters.Wredis.Add(1)
+	}
+	return true
 }
 
 // forcedServer returns the server required by use-server rules, if any.
@@ -302,13 +356,7 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 			_ = s.bw.Flush()
 		}
 	}
-	t.tRespHdr = time.Now()
-	t.status = t.rsp.status
-	srv.observeL7(t.status)
-	t.captureHeaders(true)
-
-	if v := t.rules.httpResponse(t); v.final() {
-		t.applyResponseVerdict(v)
+	if !t.responseHead(srv, time.Now()) {
 		return false
 	}
 
@@ -317,22 +365,7 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 		return false
 	}
 
-	// Response framing towards the client.
-	noBody := t.rsp.status == 204 || t.rsp.status == 304 || equalFold(t.req.Method(), "HEAD")
-	closeDelimited := !noBody && !t.rsp.chunked && t.rsp.contentLength < 0
-	if closeDelimited || t.rsp.connClose {
-		if closeDelimited {
-			t.closeCli = true
-		}
-	}
-	if s.e.stopping.Load() {
-		t.closeCli = true
-	}
-	t.rules.httpAfterResponse(t)
-	t.prepareResponse()
-	hdrLen := s.bw.Buffered()
-	t.rsp.writeResponseHead(s.bw)
-	t.bytesOut += int64(s.bw.Buffered() - hdrLen)
+	noBody, closeDelimited := t.startResponse()
 	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
 	var n int64
 	var err error
@@ -348,36 +381,85 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	}
 	t.bytesOut += n
 	if err == nil {
-		detach(!closeDelimited && !t.rsp.connClose && t.effConnMode() == connKeepAlive && !s.e.stopping.Load())
+		detach(t.reusable(closeDelimited))
 		err = dstErr(s.bw.Flush())
 	}
 	if err != nil {
-		t.closeCli = true
-		if code := t.st.killed.Load(); code != 0 {
-			t.setTerm(byte(code), 'D')
-			return false
-		}
-		if isSrcErr(err) {
-			if isTimeout(err) {
-				t.setTerm('s', 'D')
-			} else {
-				t.setTerm('S', 'D')
-			}
-			srv.Counters.SrvAbrt.Add(1)
-			be.BeCounters.SrvAbrt.Add(1)
-		} else {
-			if isTimeout(err) {
-				t.setTerm('c', 'D')
-			} else {
-				t.setTerm('C', 'D')
-			}
-			srv.Counters.CliAbrt.Add(1)
-			be.BeCounters.CliAbrt.Add(1)
-		}
+		t.bodyFailed(err)
 		return false
 	}
 	t.tEnd = time.Now()
 	return false
+}
+
+// responseHead handles a final response head just parsed: timers, status,
+// passive health, captures and the http-response rules. It returns false
+// when a rule answered instead (the answer is written).
+func (t *Txn) responseHead(srv *Server, now time.Time) bool {
+	t.tRespHdr = now
+	t.status = t.rsp.status
+	srv.observeL7(t.status)
+	t.captureHeaders(true)
+	if v := t.rules.httpResponse(t); v.final() {
+		t.applyResponseVerdict(v)
+		return false
+	}
+	return true
+}
+
+// startResponse decides the framing of the response towards the client,
+// runs the http-after-response rules and writes the head to the client
+// buffer.
+func (t *Txn) startResponse() (noBody, closeDelimited bool) {
+	noBody = t.rsp.status == 204 || t.rsp.status == 304 || equalFold(t.req.Method(), "HEAD")
+	closeDelimited = !noBody && !t.rsp.chunked && t.rsp.contentLength < 0
+	if closeDelimited {
+		t.closeCli = true
+	}
+	if t.s.e.stopping.Load() {
+		t.closeCli = true
+	}
+	t.rules.httpAfterResponse(t)
+	t.prepareResponse()
+	bw := t.s.bw
+	hdrLen := bw.Buffered()
+	t.rsp.writeResponseHead(bw)
+	t.bytesOut += int64(bw.Buffered() - hdrLen)
+	return noBody, closeDelimited
+}
+
+// reusable reports whether the server connection may serve another request
+// once this response is complete.
+func (t *Txn) reusable(closeDelimited bool) bool {
+	return !closeDelimited && !t.rsp.connClose && t.effConnMode() == connKeepAlive && !t.s.e.stopping.Load()
+}
+
+// bodyFailed maps a failure while relaying the response body (a side
+// error: the server's or the client's) to the termination state.
+func (t *Txn) bodyFailed(err error) {
+	srv, be := t.srv, t.be
+	t.closeCli = true
+	if code := t.st.killed.Load(); code != 0 {
+		t.setTerm(byte(code), 'D')
+		return
+	}
+	if isSrcErr(err) {
+		if isTimeout(err) {
+			t.setTerm('s', 'D')
+		} else {
+			t.setTerm('S', 'D')
+		}
+		srv.Counters.SrvAbrt.Add(1)
+		be.BeCounters.SrvAbrt.Add(1)
+	} else {
+		if isTimeout(err) {
+			t.setTerm('c', 'D')
+		} else {
+			t.setTerm('C', 'D')
+		}
+		srv.Counters.CliAbrt.Add(1)
+		be.BeCounters.CliAbrt.Add(1)
+	}
 }
 
 // releaseSlot gives the server slot back once.

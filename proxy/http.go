@@ -175,36 +175,57 @@ func (s *session) readAndHandle(t *Txn) bool {
 	t.tHdr = time.Now()
 	t.bytesIn = int64(len(t.req.buf))
 	if err != nil {
-		t.badReq = true
-		fe.Counters.Ereq.Add(1)
-		switch {
-		case isTimeout(err):
-			t.setTerm('c', 'R')
-			t.sendError(408)
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-			t.setTerm('C', 'R')
-			t.status = 400
-			t.closeCli = true
-		case errors.Is(err, errBadVersion):
-			t.setTerm('P', 'R')
-			t.sendError(505)
-		default:
-			t.setTerm('P', 'R')
-			t.sendError(400)
-		}
+		t.requestFailed(err)
 		return false
 	}
-	s.nreq++
-	t.captureHeaders(false)
-	e.CumReq.Add(1)
-	fe.Counters.addRequest(t.tHdr)
+	t.requestParsed()
 	s.conn.setTimeouts(fe.timeouts.Client, fe.timeouts.Client)
 	t.handle()
 	return !t.closeCli
 }
 
+// requestFailed answers a request head that could not be read or parsed.
+func (t *Txn) requestFailed(err error) {
+	t.badReq = true
+	t.fe.Counters.Ereq.Add(1)
+	switch {
+	case isTimeout(err):
+		t.setTerm('c', 'R')
+		t.sendError(408)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		t.setTerm('C', 'R')
+		t.status = 400
+		t.closeCli = true
+	case errors.Is(err, errBadVersion):
+		t.setTerm('P', 'R')
+		t.sendError(505)
+	default:
+		t.setTerm('P', 'R')
+		t.sendError(400)
+	}
+}
+
+// requestParsed accounts a request whose head was parsed.
+func (t *Txn) requestParsed() {
+	t.s.nreq++
+	t.captureHeaders(false)
+	t.s.e.CumReq.Add(1)
+	t.fe.Counters.addRequest(t.tHdr)
+}
+
 // handle runs a parsed request through the rules and to a server.
 func (t *Txn) handle() {
+	be, v := t.route()
+	if be == nil {
+		t.applyVerdict(v)
+		return
+	}
+	t.serveBackend(be)
+}
+
+// route runs the frontend's rules and selects the backend. Without a
+// backend it returns the final verdict to apply instead.
+func (t *Txn) route() (*Proxy, verdict) {
 	fe := t.fe
 	if t.req.connClose || fe.connMode == connClose {
 		t.closeCli = true
@@ -215,32 +236,44 @@ func (t *Txn) handle() {
 		t.closeCli = true
 	}
 	if v := t.rules.httpRequest(t, fe); v.final() {
-		t.applyVerdict(v)
-		return
+		return nil, v
 	}
 	be := t.selectBackend()
 	if be == nil {
-		t.setTerm('P', 'R')
-		t.sendError(503)
-		return
+		return nil, verdict{kind: verdictNoBackend}
 	}
-	t.be = be
-	if be != fe {
-		be.BeCounters.addSession(t.tHdr)
-		defer be.BeCounters.endSession()
-		if v := t.rules.httpRequest(t, be); v.final() {
-			t.applyVerdict(v)
-			return
-		}
-	} else {
-		be.BeCounters.addSession(t.tHdr)
-		defer be.BeCounters.endSession()
+	return be, verdict{}
+}
+
+// serveBackend runs the backend's rules, then the service or the forward.
+func (t *Txn) serveBackend(be *Proxy) {
+	t.enterBackend(be)
+	defer be.BeCounters.endSession()
+	if v := t.backendRules(); v.final() {
+		t.applyVerdict(v)
+		return
 	}
 	if t.service != "" {
 		t.runService()
 		return
 	}
 	t.forward()
+}
+
+// enterBackend makes be the transaction's backend (a backend session until
+// the transaction leaves it).
+func (t *Txn) enterBackend(be *Proxy) {
+	t.be = be
+	be.BeCounters.addSession(t.tHdr)
+}
+
+// backendRules runs the backend's http-request rules (a listen section's
+// ran as the frontend's).
+func (t *Txn) backendRules() verdict {
+	if t.be == t.fe {
+		return verdict{}
+	}
+	return t.rules.httpRequest(t, t.be)
 }
 
 // selectBackend applies use_backend rules, then default_backend; a listen

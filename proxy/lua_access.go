@@ -61,7 +61,11 @@ func (t *Txn) SetClientReader(br *bufio.Reader) { t.s.br = br }
 
 // SetClientReadDeadline sets the read deadline of the client connection
 // (zero clears it).
-func (t *Txn) SetClientReadDeadline(d time.Time) { t.s.conn.setReadDeadline(d) }
+func (t *Txn) SetClientReadDeadline(d time.Time) {
+	if t.s.conn != nil {
+		t.s.conn.setReadDeadline(d)
+	}
+}
 
 // BufSize returns tune.bufsize.
 func (t *Txn) BufSize() int { return t.s.e.bufsize }

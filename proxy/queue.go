@@ -127,18 +127,29 @@ var (
 // the queue when every usable server is full. force is a server chosen by
 // persistence or use-server.
 func (p *Proxy) acquire(ctx context.Context, key lbKey, force *Server, avoid *Server) (*Server, time.Duration, error) {
+	s, q, qSrv, err := p.pick(key, force, avoid)
+	if s != nil || err != nil {
+		return s, 0, err
+	}
+	return p.wait(ctx, q, qSrv)
+}
+
+// pick takes a slot on a server without waiting. When every usable server
+// is full it returns the queue to wait in instead, with the server that
+// queue belongs to (nil for the backend queue).
+func (p *Proxy) pick(key lbKey, force *Server, avoid *Server) (s *Server, q *waitQueue, qSrv *Server, err error) {
 	if force != nil {
 		if force.tryAcquire() {
-			return force, 0, nil
+			return force, nil, nil, nil
 		}
 		if mq := int(force.maxqueue.Load()); mq > 0 && force.queue.len() >= mq {
-			return nil, 0, errQueueFull
+			return nil, nil, nil, errQueueFull
 		}
-		return p.wait(ctx, &force.queue, force)
+		return nil, &force.queue, force, nil
 	}
 	v := p.lbView.Load()
 	if v == nil {
-		return nil, 0, errNoServer
+		return nil, nil, nil, errNoServer
 	}
 	if avoid != nil && len(v.candidates()) > 1 {
 		// Redispatch: try once without the failed server.
@@ -154,21 +165,21 @@ func (p *Proxy) acquire(ctx context.Context, key lbKey, force *Server, avoid *Se
 			}
 		}
 		if s != nil {
-			return s, 0, nil
+			return s, nil, nil, nil
 		}
 		if !full {
-			return nil, 0, errNoServer
+			return nil, nil, nil, errNoServer
 		}
-		return p.wait(ctx, &p.queue, nil)
+		return nil, &p.queue, nil, nil
 	}
 	s, full := p.lb.pick(p, v, key)
 	if s != nil {
-		return s, 0, nil
+		return s, nil, nil, nil
 	}
 	if !full {
-		return nil, 0, errNoServer
+		return nil, nil, nil, errNoServer
 	}
-	return p.wait(ctx, &p.queue, nil)
+	return nil, &p.queue, nil, nil
 }
 
 func (p *Proxy) wait(ctx context.Context, q *waitQueue, forSrv *Server) (*Server, time.Duration, error) {

@@ -25,8 +25,9 @@ const (
 	verdictReject // close without a response
 	verdictTarpit
 	verdictService
-	verdictDone  // processing ended (a Lua action answered itself)
-	verdictError // the request failed (body wait expired, client gone); status 0: no response
+	verdictDone      // processing ended (a Lua action answered itself)
+	verdictError     // the request failed (body wait expired, client gone); status 0: no response
+	verdictNoBackend // no backend for the request: 503
 )
 
 // verdict is what a rule set decided.
@@ -38,15 +39,19 @@ type verdict struct {
 
 func (v verdict) final() bool { return v.kind != verdictContinue && v.kind != verdictAllow }
 
+// blocks reports whether applying the verdict may wait (tarpit, a service).
+func (v verdict) blocks() bool { return v.kind == verdictTarpit || v.kind == verdictService }
+
 // actionFunc runs one action; it returns the verdict (continue for
 // non-final actions).
 type actionFunc func(t *Txn) verdict
 
 // rule is one compiled rule line.
 type rule struct {
-	pos  config.Pos
-	cond *sample.Cond
-	run  actionFunc
+	pos   config.Pos
+	cond  *sample.Cond
+	run   actionFunc
+	block bool // the action may wait while it runs (see actionBlocks)
 }
 
 // ruleSet is an ordered list of rules.
@@ -98,6 +103,10 @@ type proxyRules struct {
 	captures    []captureSlot // request captures (capture request header + http-request capture)
 	resCaptures []captureSlot
 	bufferReq   bool
+	// mayBlock is set when evaluating the proxy's rules may wait (an action
+	// that blocks, tcp-request content inspection): the fast path leaves
+	// such transactions to a goroutine.
+	mayBlock bool
 }
 
 // captureSlot is one declared capture.
@@ -356,6 +365,7 @@ func (p *Proxy) compileRules() error {
 		p.rules.useServer = append(p.rules.useServer, useServerRule{cond: cd, srv: s})
 		s.referenced = true
 	}
+	p.rules.mayBlock = p.rulesMayBlock()
 	if c.LogFormat != "" && p.isFE {
 		f, err := sample.CompileFormat(c.LogFormat, p.e.rules.reg, p.formatCtx(sample.InLog, true))
 		if err != nil {
@@ -393,7 +403,7 @@ func (p *Proxy) compileRule(l config.Line, kw string, w sample.Where, build acti
 	if err != nil {
 		return rule{}, &config.Error{Pos: l.Pos, Msg: fmt.Sprintf("'%s %s' : error detected while parsing condition : %v", kw, head[0], err)}
 	}
-	return rule{pos: l.Pos, cond: cd, run: act}, nil
+	return rule{pos: l.Pos, cond: cd, run: act, block: actionBlocks(head[0])}, nil
 }
 
 func (p *Proxy) compileUseBackend(l config.Line) (useBackendRule, error) {

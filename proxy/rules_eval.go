@@ -245,6 +245,9 @@ func (t *Txn) applyVerdict(v verdict) {
 		t.setTerm('L', 'R')
 	case verdictService:
 		t.runService()
+	case verdictNoBackend:
+		t.setTerm('P', 'R')
+		t.sendError(503)
 	}
 }
 

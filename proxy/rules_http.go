@@ -484,7 +484,7 @@ func (p *Proxy) parseSetTimeout(w []string) (actionFunc, error) {
 	return func(t *Txn) verdict {
 		switch which {
 		case "client":
-			t.s.conn.rto, t.s.conn.wto = d, d
+			t.s.setClientTimeout(d)
 		}
 		return verdict{}
 	}, nil

@@ -26,6 +26,31 @@ type session struct {
 	nreq   int
 	idle   atomic.Bool // waiting for the next request (graceful stop may close it)
 	rules  sessionRules
+	// fc is the event-loop side of the connection while the fast path
+	// serves it (conn, br and raw are nil then).
+	fc fastConn
+	// cliTimeout is timeout client as set-timeout leaves it, for the fast
+	// path (the goroutine path keeps it in conn).
+	cliTimeout time.Duration
+}
+
+// fastConn is what the request path needs from a client connection served
+// by an event loop (fast path).
+type fastConn interface {
+	// buffered returns the request bytes received and not parsed yet.
+	buffered() int
+	// wakeKill tells the loop that a stream of the connection was killed.
+	wakeKill()
+}
+
+// setClientTimeout changes timeout client for the rest of the transaction
+// (http-request set-timeout client).
+func (s *session) setClientTimeout(d time.Duration) {
+	if s.conn != nil {
+		s.conn.rto, s.conn.wto = d, d
+		return
+	}
+	s.cliTimeout = d
 }
 
 // Src returns the client address.
@@ -38,6 +63,7 @@ type stream struct {
 	server atomic.Pointer[srvConn]
 	killed atomic.Uint32 // termination code ('D', 'U', 'K')
 	srv    *Server
+	fast   fastConn // the client connection's event loop (fast path), nil otherwise
 }
 
 // kill aborts the stream. It is called with the server's mu held, so the
@@ -55,6 +81,9 @@ func (st *stream) kill(code byte) {
 	if st.client != nil {
 		_ = st.client.SetDeadline(past)
 		_ = st.client.Close()
+	}
+	if st.fast != nil {
+		st.fast.wakeKill()
 	}
 }
 
