@@ -187,17 +187,31 @@ func (rt *Runtime) txnCaller(t *proxy.Txn) int {
 	case *txnData:
 		return d.caller
 	}
-	n := len(rt.thread)
-	c := 0
-	if n > 1 {
-		c = int(rt.txnRR.Add(1)-1) % n
-	}
+	c := rt.pickThread()
 	if c < 256 {
 		t.SetLuaData(uint8(c))
 	} else {
 		t.SetLuaData(&txnData{caller: c})
 	}
 	return c
+}
+
+// pickThread chooses the per-thread state of a new transaction: the next
+// one round-robin, or the first after it that no other call holds, so a
+// transaction does not queue behind a busy state while another is idle.
+func (rt *Runtime) pickThread() int {
+	n := len(rt.thread)
+	if n <= 1 {
+		return 0
+	}
+	start := int(rt.txnRR.Add(1)-1) % n
+	for k := 0; k < n; k++ {
+		i := (start + k) % n
+		if st := rt.thread[i]; st != nil && len(st.lock) == 0 {
+			return i
+		}
+	}
+	return start
 }
 
 // data returns the transaction's *txnData, creating it.

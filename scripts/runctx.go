@@ -142,45 +142,70 @@ func (c *runCtx) finish() {
 
 // runner is a pooled coroutine of a state with what a run reuses: its entry,
 // its context and its timer.
+//
+// The timer is lazy: calls are short and timeouts long, so arming only
+// records a deadline and disarming only clears it; the timer is reset only
+// when it is not pending or would fire after the new deadline, and a firing
+// that finds the deadline still ahead re-arms itself for the rest. A busy
+// state therefore touches the runtime's timer heap about once per timeout
+// period instead of twice per call.
 type runner struct {
 	th  *lua.LState
 	e   entry
 	ctx *runCtx
 
-	mu         sync.Mutex // guards the armed fields against the timer goroutine
+	mu         sync.Mutex // guards the fields below against the timer goroutine
 	armed      *runCtx
 	armedCause error
-	deadline   time.Time
+	deadline   int64 // monoNow
 	timer      *time.Timer
+	pending    bool  // the timer is set to fire at timerAt
+	timerAt    int64 // monoNow of when the pending timer fires
 }
 
-// arm starts the timer of the current segment.
-func (r *runner) arm(c *runCtx, d time.Duration, cause error) {
+// monoBase is the origin of monoNow, set once when the package loads.
+var monoBase = time.Now()
+
+// monoNow reads the monotonic clock in nanoseconds since monoBase; it costs
+// one clock read where time.Now costs two (wall and monotonic), and a Lua
+// call reads the clock twice.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// arm starts the timer of the current segment, which began at now.
+func (r *runner) arm(c *runCtx, now int64, d time.Duration, cause error) {
 	r.mu.Lock()
-	r.armed, r.armedCause, r.deadline = c, cause, time.Now().Add(d)
-	r.mu.Unlock()
-	if r.timer == nil {
-		r.timer = time.AfterFunc(d, r.fire)
-	} else {
-		r.timer.Reset(d)
+	r.armed, r.armedCause, r.deadline = c, cause, now+int64(d)
+	if !r.pending || r.timerAt > r.deadline {
+		r.pending, r.timerAt = true, r.deadline
+		if r.timer == nil {
+			r.timer = time.AfterFunc(d, r.fire)
+		} else {
+			r.timer.Reset(d)
+		}
 	}
+	r.mu.Unlock()
 }
 
-// disarm stops the timer; a callback already running becomes a no-op.
+// disarm forgets the deadline; a pending timer finds nothing armed when it
+// fires.
 func (r *runner) disarm() {
 	r.mu.Lock()
 	r.armed = nil
 	r.mu.Unlock()
-	if r.timer != nil {
-		r.timer.Stop()
-	}
 }
 
 func (r *runner) fire() {
 	r.mu.Lock()
+	r.pending = false
 	c, cause := r.armed, r.armedCause
-	if c == nil || time.Now().Before(r.deadline) {
-		// disarmed, or a late callback of an earlier arming
+	if c == nil {
+		r.mu.Unlock()
+		return
+	}
+	if left := time.Duration(r.deadline - monoNow()); left > 0 {
+		// armed again since the timer was set: wait for the rest
+		r.pending, r.timerAt = true, r.deadline
+		r.timer.Reset(left)
 		r.mu.Unlock()
 		return
 	}

@@ -295,7 +295,7 @@ type entry struct {
 	r      *runner // owns the timer; nil for body, init and nested runs
 
 	total, burst, used time.Duration
-	segStart           time.Time
+	segStart           int64 // monoNow at the start of the running segment
 
 	// flush sends what a service left buffered (HTTP applet): run before
 	// the entry blocks, as HAProxy sends an applet's output when it yields.
@@ -358,9 +358,9 @@ func (e *entry) startSegment() {
 	if e.burst > 0 && (cause == nil || e.burst < d) {
 		d, cause = e.burst, ErrBurstTimeout
 	}
-	e.segStart = time.Now()
+	e.segStart = monoNow()
 	if cause != nil {
-		e.r.arm(e.rc, d, cause)
+		e.r.arm(e.rc, e.segStart, d, cause)
 	}
 }
 
@@ -369,7 +369,7 @@ func (e *entry) endSegment() {
 		return
 	}
 	e.r.disarm()
-	e.used += time.Since(e.segStart)
+	e.used += time.Duration(monoNow() - e.segStart)
 }
 
 // luaErrorText returns the message of a Lua error without the stack trace.
