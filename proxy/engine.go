@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,9 @@ type Engine struct {
 	host     string
 
 	statsOpts StatsOptions
+
+	// fast is the fast path's event loops (nil when it is off).
+	fast *fastLoops
 }
 
 // New builds an engine from a parsed configuration. Nothing is bound yet.
@@ -501,6 +505,13 @@ func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 			bound = append(bound, l)
 		}
 	}
+	if e.fast == nil && fastpathEnabled(e.conf.Global.Tune.Fastpath) {
+		f, err := newFastLoops(e, runtime.GOMAXPROCS(0))
+		if err != nil {
+			e.log.Warn("fast path disabled: " + err.Error())
+		}
+		e.fast = f
+	}
 	// Checks (and passive observation) run before the first request.
 	if e.checks != nil {
 		e.checks.Start(e.ctx)
@@ -661,6 +672,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 	}
 	e.connMu.Unlock()
+	if e.fast != nil {
+		e.fast.notify(fastStopping)
+	}
 	done := make(chan struct{})
 	go func() {
 		e.connWG.Wait()
@@ -678,12 +692,18 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		e.connMu.Unlock()
 		e.cancel()
+		if e.fast != nil {
+			e.fast.notify(fastAbort)
+		}
 		<-done
 	}
 	e.connMu.Lock()
 	e.closed = true
 	e.connMu.Unlock()
 	e.cancel()
+	if e.fast != nil {
+		e.fast.stop()
+	}
 	for _, p := range e.proxies {
 		for _, l := range p.listeners {
 			l.wg.Wait()

@@ -3,6 +3,8 @@ package proxy
 import (
 	"os"
 	"strings"
+
+	"moonbus/config"
 )
 
 // The fast path serves plain-TCP HTTP/1.1 frontends from a few event loops
@@ -57,7 +59,34 @@ func (p *Proxy) rulesMayBlock() bool {
 	}
 	// tcp-request content rules in an HTTP proxy wait for data up to the
 	// inspect delay.
-	return len(r.tcpContent) > 0 && p.conf.TCPRequestInspectDelay > 0
+	if len(r.tcpContent) > 0 && p.conf.TCPRequestInspectDelay > 0 {
+		return true
+	}
+	return p.usesLuaSamples()
+}
+
+// usesLuaSamples reports whether a rule, condition or log format of the
+// proxy may call a Lua sample fetch or converter: those run Lua code that
+// may spin until its execution timeout, which an event loop must not do.
+func (p *Proxy) usesLuaSamples() bool {
+	c := p.conf
+	for _, f := range []string{c.LogFormat, c.UniqueIDFormat, c.LogFormatSD, c.ErrorLogFormat} {
+		if strings.Contains(f, "lua.") {
+			return true
+		}
+	}
+	for _, ls := range [][]config.Line{c.ACLs, c.HTTPRequest, c.HTTPResponse, c.HTTPAfterResponse,
+		c.TCPRequestConnection, c.TCPRequestSession, c.TCPRequestContent, c.TCPResponseContent,
+		c.UseBackends, c.UseServers, c.Redirects, c.Captures} {
+		for _, l := range ls {
+			for _, w := range l.Words {
+				if strings.Contains(w, "lua.") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // fastBlocked reports whether the transaction must leave the fast path

@@ -112,15 +112,12 @@ func (t *Txn) forwardFrom(fs fwdState) {
 		if srv == nil {
 			var waited time.Duration
 			var err error
-			if fs.q != nil {
+			if fs.q == nil {
+				srv, err = t.pickServer(&fs)
+			}
+			if srv == nil && err == nil {
 				srv, waited, err = be.wait(e.ctx, fs.q, fs.qSrv)
 				fs.q, fs.qSrv = nil, nil
-			} else {
-				force := t.forcedServer()
-				if force == nil {
-					force = fs.retrySrv
-				}
-				srv, waited, err = be.acquire(e.ctx, fs.key, force, fs.avoid)
 			}
 			t.addQueued(waited)
 			if err != nil {
@@ -136,17 +133,40 @@ func (t *Txn) forwardFrom(fs fwdState) {
 			}
 			return
 		}
-		srv.observeL4(true)
-		t.slotHeld = true
-		retry := t.exchange(srv, sc)
-		t.releaseSlot()
-		if !retry {
+		if !t.attempt(srv, sc) {
 			return
 		}
-		// A reused connection died before answering: replay on a new one.
+	}
+}
+
+// pickServer takes a server slot for the next attempt without waiting. When
+// every usable server is full it returns neither a server nor an error and
+// leaves in fs the queue to wait in.
+func (t *Txn) pickServer(fs *fwdState) (*Server, error) {
+	force := t.forcedServer()
+	if force == nil {
+		force = fs.retrySrv
+	}
+	srv, q, qSrv, err := t.be.pick(fs.key, force, fs.avoid)
+	if srv == nil && err == nil {
+		fs.q, fs.qSrv = q, qSrv
+	}
+	return srv, err
+}
+
+// attempt runs the exchange on a connected server connection. It reports
+// whether the request must be replayed on a fresh connection (a reused idle
+// connection was closed by the server before any response byte).
+func (t *Txn) attempt(srv *Server, sc *srvConn) (retry bool) {
+	srv.observeL4(true)
+	t.slotHeld = true
+	retry = t.exchange(srv, sc)
+	t.releaseSlot()
+	if retry {
 		t.rsp.reset()
 		t.status = 0
 	}
+	return retry
 }
 
 // addQueued accounts time spent in a queue (%Tw); zero marks it reached.
@@ -217,19 +237,35 @@ func (t *Txn) forcedServer() *Server { return t.rules.forcedServer(t) }
 
 // connect returns a pooled connection or dials a new one.
 func (t *Txn) connect(srv *Server) (*srvConn, error) {
-	e := t.s.e
 	sni := srv.sniFor(t)
-	if t.effConnMode() == connKeepAlive && !t.req.upgrade {
-		if c := srv.idleConn(sni); c != nil {
-			srv.Counters.Reuse.Add(1)
-			t.be.BeCounters.Reuse.Add(1)
-			if t.tConnect < 0 {
-				t.tConnect = 0
-			}
-			t.connected = true
-			return c, nil
-		}
+	if c := t.reuseConn(srv, sni); c != nil {
+		return c, nil
 	}
+	return t.dialConn(srv, sni)
+}
+
+// reuseConn returns an idle keep-alive connection to srv, or nil.
+func (t *Txn) reuseConn(srv *Server, sni string) *srvConn {
+	if t.effConnMode() != connKeepAlive || t.req.upgrade {
+		return nil
+	}
+	c := srv.idleConn(sni)
+	if c == nil {
+		return nil
+	}
+	srv.Counters.Reuse.Add(1)
+	t.be.BeCounters.Reuse.Add(1)
+	if t.tConnect < 0 {
+		t.tConnect = 0
+	}
+	t.connected = true
+	return c
+}
+
+// dialConn opens a new connection to srv (it may block up to timeout
+// connect).
+func (t *Txn) dialConn(srv *Server, sni string) (*srvConn, error) {
+	e := t.s.e
 	start := time.Now()
 	c, err := srv.dial(e.ctx, int(t.s.dst.Port()), t.be.timeoutConnect(), e.bufsize, sni)
 	if t.tConnect < 0 {
@@ -251,35 +287,8 @@ func (t *Txn) connect(srv *Server) (*srvConn, error) {
 func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	s := t.s
 	be := t.be
-	t.sc = sc
-	t.st.client = s.raw
-	t.st.srv = srv
-	t.st.server.Store(sc)
-	srv.addStream(&t.st)
-	detached := false
-	// detach gives the server connection back (to the pool when reusable)
-	// and the server slot to the next queued request. It runs as soon as
-	// the response is read, before the last bytes are flushed to the
-	// client, so a client's next request finds the connection idle.
-	detach := func(reusable bool) {
-		if detached {
-			return
-		}
-		detached = true
-		srv.removeStream(&t.st)
-		t.sc = nil
-		if reusable && t.st.killed.Load() == 0 {
-			// The deadlines stay: nobody reads an idle connection, and the
-			// next Read or Write renews a stale one before it waits, so
-			// parking costs no timer updates.
-			srv.pool.put(sc)
-		} else {
-			sc.close()
-		}
-		t.releaseSlot()
-	}
-	defer detach(false)
-	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
+	t.attachServer(srv, sc)
+	defer t.detachServer(false)
 
 	// Request head.
 	t.req.writeRequestHead(sc.bw)
@@ -366,7 +375,48 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	}
 
 	noBody, closeDelimited := t.startResponse()
-	sc.tc.setTimeouts(be.timeouts.Server, be.timeouts.Server)
+	t.relayBody(sc, noBody, closeDelimited)
+	return false
+}
+
+// attachServer makes sc the transaction's server connection, registered
+// as a stream of srv (shutdown sessions, on-marked-down).
+func (t *Txn) attachServer(srv *Server, sc *srvConn) {
+	t.sc = sc
+	t.st.client = t.s.raw
+	t.st.srv = srv
+	t.st.server.Store(sc)
+	srv.addStream(&t.st)
+	sc.tc.setTimeouts(t.be.timeouts.Server, t.be.timeouts.Server)
+}
+
+// detachServer gives the server connection back (to the pool when
+// reusable) and the server slot to the next queued request. It runs as soon
+// as the response is read, before the last bytes are flushed to the client,
+// so a client's next request finds the connection idle.
+func (t *Txn) detachServer(reusable bool) {
+	sc := t.sc
+	if sc == nil {
+		return
+	}
+	t.sc = nil
+	sc.srv.removeStream(&t.st)
+	if reusable && t.st.killed.Load() == 0 {
+		// The deadlines stay: nobody reads an idle connection, and the next
+		// Read or Write renews a stale one before it waits, so parking costs
+		// no timer updates.
+		sc.srv.pool.put(sc)
+	} else {
+		sc.close()
+	}
+	t.releaseSlot()
+}
+
+// relayBody relays the response body to the client and completes the
+// transaction's exchange.
+func (t *Txn) relayBody(sc *srvConn, noBody, closeDelimited bool) {
+	s := t.s
+	sc.tc.setTimeouts(t.be.timeouts.Server, t.be.timeouts.Server)
 	var n int64
 	var err error
 	switch {
@@ -381,15 +431,14 @@ func (t *Txn) exchange(srv *Server, sc *srvConn) (retry bool) {
 	}
 	t.bytesOut += n
 	if err == nil {
-		detach(t.reusable(closeDelimited))
+		t.detachServer(t.reusable(closeDelimited))
 		err = dstErr(s.bw.Flush())
 	}
 	if err != nil {
 		t.bodyFailed(err)
-		return false
+		return
 	}
 	t.tEnd = time.Now()
-	return false
 }
 
 // responseHead handles a final response head just parsed: timers, status,

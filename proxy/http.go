@@ -70,6 +70,13 @@ func (e *Engine) serveConn(l *listener, c net.Conn) {
 		e.connMu.Lock()
 		e.conns[s.raw] = s
 		e.connMu.Unlock()
+		if e.fast != nil && s.tls == nil && s.conn.fast != nil {
+			// The fast path serves the connection from an event loop; a
+			// transaction it cannot finish comes back here to go on.
+			if resume := e.fast.serve(s); resume == nil || !resume() {
+				return
+			}
+		}
 		s.serveHTTP()
 		return
 	}
@@ -107,17 +114,24 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 
 // serveHTTP is the client-side HTTP/1.1 loop.
 func (s *session) serveHTTP() {
-	e := s.e
 	for {
 		t := getTxn(s)
-		cont := s.readAndHandle(t)
-		t.finish()
-		putTxn(t)
-		if !cont || e.stopping.Load() {
-			_ = s.bw.Flush()
+		if !s.endTxn(t, s.readAndHandle(t)) {
 			return
 		}
 	}
+}
+
+// endTxn accounts, logs and recycles a transaction; it reports whether the
+// client connection goes on (after cont, the transaction's own answer).
+func (s *session) endTxn(t *Txn, cont bool) bool {
+	t.finish()
+	putTxn(t)
+	if !cont || s.e.stopping.Load() {
+		_ = s.bw.Flush()
+		return false
+	}
+	return true
 }
 
 // readAndHandle reads one request and processes it; it reports whether the
@@ -152,11 +166,7 @@ func (s *session) readAndHandle(t *Txn) bool {
 		t.noLog = true
 		if s.nreq == 0 && isTimeout(err) && !e.stopping.Load() {
 			// timeout http-request expired without a request: 408.
-			t.noLog = fe.dontLogNull
-			t.tReq = time.Now()
-			t.setTerm('c', 'R')
-			t.badReq = true
-			t.sendError(408)
+			t.noRequest()
 		}
 		return false
 	}
@@ -168,9 +178,20 @@ func (s *session) readAndHandle(t *Txn) bool {
 			s.conn.setReadDeadline(t.tReq.Add(hr))
 		}
 	}
-	err = t.req.readHeaderBlock(s.br)
+	if !t.readRequest() {
+		return false
+	}
+	t.handle()
+	return !t.closeCli
+}
+
+// readRequest reads and parses the request head from the client buffer. On
+// failure the answer is written and it returns false.
+func (t *Txn) readRequest() bool {
+	s := t.s
+	err := t.req.readHeaderBlock(s.br)
 	if err == nil {
-		err = t.req.parseRequest(e.maxHdr)
+		err = t.req.parseRequest(s.e.maxHdr)
 	}
 	t.tHdr = time.Now()
 	t.bytesIn = int64(len(t.req.buf))
@@ -179,9 +200,18 @@ func (s *session) readAndHandle(t *Txn) bool {
 		return false
 	}
 	t.requestParsed()
-	s.conn.setTimeouts(fe.timeouts.Client, fe.timeouts.Client)
-	t.handle()
-	return !t.closeCli
+	s.conn.setTimeouts(t.fe.timeouts.Client, t.fe.timeouts.Client)
+	return true
+}
+
+// noRequest answers 408 when timeout http-request expires before a
+// connection's first request.
+func (t *Txn) noRequest() {
+	t.noLog = t.fe.dontLogNull
+	t.tReq = time.Now()
+	t.setTerm('c', 'R')
+	t.badReq = true
+	t.sendError(408)
 }
 
 // requestFailed answers a request head that could not be read or parsed.

@@ -29,9 +29,15 @@ type timedConn struct {
 	rto, wto time.Duration
 	rdl, wdl time.Time // deadlines in place (zero: none)
 	rabs     bool      // rdl is an absolute deadline Read must not move
+	// nb, while an event loop serves the connection, makes Read and Write
+	// non-blocking (see nbIO): deadlines are the loop's then.
+	nb *nbIO
 }
 
 func (c *timedConn) Read(b []byte) (int, error) {
+	if c.nb != nil {
+		return c.nb.read(b)
+	}
 	if c.rto > 0 && !c.rabs {
 		now := c.clock.nowFor(c.rto)
 		if c.rdl.IsZero() || c.rdl.Sub(now) < c.rto*3/4 {
@@ -46,6 +52,9 @@ func (c *timedConn) Read(b []byte) (int, error) {
 }
 
 func (c *timedConn) Write(b []byte) (int, error) {
+	if c.nb != nil {
+		return c.nb.write(b)
+	}
 	if c.wto > 0 {
 		now := c.clock.nowFor(c.wto)
 		if c.wdl.IsZero() || c.wdl.Sub(now) < c.wto*3/4 {
@@ -116,6 +125,7 @@ type srvConn struct {
 	reused    bool
 	idleSince time.Time
 	sni       string // the SNI sent when the server's sni expression is not constant
+	nb        *nbIO  // event-loop I/O state, kept across uses (nil until a loop uses it)
 }
 
 func (c *srvConn) close() { _ = c.tc.Conn.Close() }
