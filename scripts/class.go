@@ -33,6 +33,11 @@ type class struct {
 	// index, if set, is consulted for keys that are not methods (attributes
 	// such as Proxy.servers); it returns lua.LNil when the key is unknown.
 	index func(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue
+	// sharedIndex, instead of index, serves keys whose value is the same for
+	// every object of the class (Fetches methods): it is called with a nil
+	// ud the first time a key is read, and a non-nil result is stored in
+	// the methods table, so later reads are plain table lookups.
+	sharedIndex func(st *State, L *lua.LState, key string) lua.LValue
 	// meta holds metamethods (__tostring, __gc, __pairs, __len, __eq...).
 	meta map[string]Method
 	// global, if set, exposes a table of static functions under that global
@@ -64,9 +69,27 @@ func (st *State) openClasses() {
 		for name, m := range c.methods {
 			methods.RawSetString(name, st.wrap(m))
 		}
-		if c.index == nil {
+		switch {
+		case c.sharedIndex != nil:
+			fill := L.NewTable()
+			fill.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+				key, ok := L.Get(2).(lua.LString)
+				if !ok {
+					L.Push(lua.LNil)
+					return 1
+				}
+				v := c.sharedIndex(st, L, string(key))
+				if v != lua.LNil {
+					methods.RawSetString(string(key), v)
+				}
+				L.Push(v)
+				return 1
+			}))
+			L.SetMetatable(methods, fill)
 			mt.RawSetString("__index", methods)
-		} else {
+		case c.index == nil:
+			mt.RawSetString("__index", methods)
+		default:
 			mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 				ud := L.CheckUserData(1)
 				key := L.Get(2)

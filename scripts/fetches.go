@@ -32,11 +32,9 @@ type fetchesUD struct {
 
 // stateReq holds a state's request-path caches (under the state lock).
 type stateReq struct {
-	fetchFns map[string]*lua.LFunction
-	convFns  map[string]*lua.LFunction
-	exprs    map[exprKey]*sample.Expr
-	cs       convStream
-	args     []string // reused argument list
+	exprs map[exprKey]*sample.Expr
+	cs    convStream
+	args  []string // reused argument list
 }
 
 type exprKey struct {
@@ -51,10 +49,10 @@ type exprKey struct {
 const maxExprCache = 4096
 
 func init() {
-	for _, name := range []string{fetchesClass, convertersClass} {
+	for i, name := range []string{fetchesClass, convertersClass} {
 		registerClass(&class{
-			name:  name,
-			index: fetchesIndex,
+			name:        name,
+			sharedIndex: fetchesIndex(i == 1),
 			meta: map[string]Method{
 				"__tostring": func(st *State, L *lua.LState) int { return pushStr(L, typeName(L.Get(1))) },
 			},
@@ -62,38 +60,28 @@ func init() {
 	}
 }
 
-// fetchesIndex returns the method for a key: a function bound to the
-// keyword, created once per state.
-func fetchesIndex(st *State, L *lua.LState, ud *lua.LUserData, key string) lua.LValue {
-	fo, ok := ud.Value.(*fetchesUD)
-	if !ok {
-		return lua.LNil
+// fetchesIndex returns the method for a key of a Fetches (conv false) or
+// Converters object: a function bound to the keyword, created once per
+// state (the class's methods table keeps it).
+func fetchesIndex(conv bool) func(st *State, L *lua.LState, key string) lua.LValue {
+	return func(st *State, L *lua.LState, key string) lua.LValue {
+		env := st.rt.req.Load()
+		if env == nil {
+			return lua.LNil
+		}
+		names := env.fetches
+		if conv {
+			names = env.convs
+		}
+		kw, ok := names[key]
+		if !ok {
+			return lua.LNil
+		}
+		return L.NewFunction(func(L *lua.LState) int {
+			o := checkObj[*fetchesUD](L, 1, typeName(L.Get(1)))
+			return st.callSample(L, o, kw, conv)
+		})
 	}
-	env := st.rt.req.Load()
-	if env == nil {
-		return lua.LNil
-	}
-	cache, names := &st.req.fetchFns, env.fetches
-	if fo.conv {
-		cache, names = &st.req.convFns, env.convs
-	}
-	if fn, ok := (*cache)[key]; ok {
-		return fn
-	}
-	kw, ok := names[key]
-	if !ok {
-		return lua.LNil
-	}
-	conv := fo.conv
-	fn := L.NewFunction(func(L *lua.LState) int {
-		o := checkObj[*fetchesUD](L, 1, typeName(L.Get(1)))
-		return st.callSample(L, o, kw, conv)
-	})
-	if *cache == nil {
-		*cache = map[string]*lua.LFunction{}
-	}
-	(*cache)[key] = fn
-	return fn
 }
 
 // quoteArg quotes a sample argument so any byte survives the expression
