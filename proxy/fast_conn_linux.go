@@ -214,7 +214,7 @@ func (fc *fconn) pick() bool {
 	t.addQueued(0)
 	t.useServer(srv)
 	sni := srv.sniFor(t)
-	if sc := t.reuseConn(srv, sni); sc != nil {
+	if sc := t.reuseConn(srv, sni, fc.l.mine); sc != nil {
 		return fc.connected(srv, sc)
 	}
 	fc.state = fsDial
@@ -578,6 +578,7 @@ func (fc *fconn) fallback(step func(t *Txn)) bool {
 	}
 	fc.sio, fc.t, fc.be = nil, nil, nil
 	fc.release()
+	fc.l.f.fallbacks.Add(1)
 	fc.resume <- func() bool {
 		cio.drain(s.conn.fast)
 		if sio != nil {

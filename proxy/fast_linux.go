@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,9 @@ import (
 )
 
 // Event loops of the fast path (Linux). Each loop is a goroutine locked to
-// its OS thread with its own epoll set, edge-triggered. Accepting stays in
+// its OS thread with its own epoll set, edge-triggered, which it polls
+// without blocking; it parks in Go's netpoller when the set has nothing
+// (see epollWaiter). Accepting stays in
 // Go: the connection's goroutine hands the session to a loop and parks
 // until the loop gives it back, either closed (it returns) or with the rest
 // of a transaction the loop does not serve (fallback, see fconn). The
@@ -35,6 +38,9 @@ type fastLoops struct {
 	loops []*evLoop
 	next  atomic.Uint32
 	wg    sync.WaitGroup // loops and their dial goroutines
+	// served counts the connections handed to a loop, fallbacks the
+	// transactions it gave back to their goroutine.
+	served, fallbacks atomic.Int64
 }
 
 // newFastLoops starts n event loops for e.
@@ -46,7 +52,10 @@ func newFastLoops(e *Engine, n int) (*fastLoops, error) {
 	for i := 0; i < n; i++ {
 		l, err := newEvLoop(f)
 		if err != nil {
-			f.stop()
+			for _, l := range f.loops {
+				l.w.close()
+				_ = syscall.Close(l.evfd)
+			}
 			return nil, err
 		}
 		f.loops = append(f.loops, l)
@@ -124,6 +133,10 @@ type evLoop struct {
 	dialing  int
 	stopping bool
 	quit     bool
+	w        *epollWaiter
+	// mine tells the pooled server connections whose socket is in the
+	// loop's epoll set already.
+	mine func(*srvConn) bool
 }
 
 func newEvLoop(f *fastLoops) (*evLoop, error) {
@@ -143,7 +156,16 @@ func newEvLoop(f *fastLoops) (*evLoop, error) {
 		_ = syscall.Close(evfd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	return &evLoop{f: f, epfd: epfd, evfd: evfd, conns: map[*fconn]struct{}{}, base: time.Now()}, nil
+	l := &evLoop{f: f, epfd: epfd, evfd: evfd, conns: map[*fconn]struct{}{}, base: time.Now()}
+	l.mine = func(c *srvConn) bool { return c.nb != nil && c.nb.loop == l }
+	w, err := newEpollWaiter(l)
+	if err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(evfd)
+		return nil, err
+	}
+	l.w = w
+	return l, nil
 }
 
 // post queues a message for the loop and wakes it (from any goroutine).
@@ -161,19 +183,22 @@ func (l *evLoop) clock() int64 { return int64(time.Since(l.base)) }
 
 // run is the loop goroutine.
 func (l *evLoop) run() {
+	defer l.f.wg.Done()
+	// A loop keeps its thread: parking and waking then hand the processor
+	// between the same two threads instead of moving the loop around.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	defer l.f.wg.Done()
+	w := l.w
 	defer func() {
-		_ = syscall.Close(l.epfd)
+		w.close()
 		_ = syscall.Close(l.evfd)
 	}()
 	events := make([]syscall.EpollEvent, 128)
 	l.now = l.clock()
 	for {
-		n, err := syscall.EpollWait(l.epfd, events, l.timers.waitMillis(l.now))
+		n, err := w.wait(events)
 		l.now = l.clock()
-		if err != nil && !errors.Is(err, syscall.EINTR) {
+		if err != nil {
 			l.f.e.log.Error("fast path: epoll_wait: " + err.Error())
 			return
 		}
@@ -200,6 +225,9 @@ func (l *evLoop) run() {
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 				nio.readable = true
 			}
+			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				nio.hup = true
+			}
 			if ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 				nio.writable = true
 			}
@@ -211,6 +239,100 @@ func (l *evLoop) run() {
 		}
 	}
 }
+
+// epollWaiter waits for the loop's events. The loop goroutine is an
+// ordinary goroutine: it polls its epoll set without blocking and, when
+// nothing is ready, parks in Go's netpoller on the epoll descriptor itself
+// (readable when one of its sockets is ready), with the nearest deadline
+// as the read deadline. No thread ever blocks in epoll_wait, so the
+// runtime never has to take a processor back from a blocked loop.
+type epollWaiter struct {
+	l      *evLoop
+	f      *os.File
+	rc     syscall.RawConn
+	events []syscall.EpollEvent
+	n      int
+	errno  syscall.Errno
+	pollF  func(fd uintptr) bool
+	dl     int64 // read deadline in place (loop clock, -1: none)
+	busy   int64 // loop clock when the loop last parked or yielded
+}
+
+func newEpollWaiter(l *evLoop) (*epollWaiter, error) {
+	if err := syscall.SetNonblock(l.epfd, true); err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	f := os.NewFile(uintptr(l.epfd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	w := &epollWaiter{l: l, f: f, rc: rc, dl: -1}
+	w.pollF = func(fd uintptr) bool {
+		w.poll()
+		return w.n > 0 || w.errno != 0
+	}
+	return w, nil
+}
+
+// poll collects the ready events without waiting.
+func (w *epollWaiter) poll() {
+	for {
+		r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(w.l.epfd), uintptr(unsafe.Pointer(&w.events[0])), uintptr(len(w.events)), 0, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		w.n, w.errno = int(r), errno
+		return
+	}
+}
+
+// wait returns the next ready events, or none when a deadline is due.
+func (w *epollWaiter) wait(events []syscall.EpollEvent) (int, error) {
+	w.events = events
+	w.poll()
+	if w.errno != 0 {
+		return 0, w.errno
+	}
+	l := w.l
+	if w.n > 0 {
+		// Busy: let the other goroutines run now and then.
+		if now := l.clock(); now-w.busy > int64(yieldEvery) {
+			w.busy = now
+			runtime.Gosched()
+		}
+		return w.n, nil
+	}
+	dl := int64(-1)
+	if ms := l.timers.waitMillis(l.now); ms == 0 {
+		return 0, nil
+	} else if ms > 0 {
+		dl = l.timers.h[0].hkey
+	}
+	if dl != w.dl {
+		w.dl = dl
+		t := time.Time{}
+		if dl >= 0 {
+			t = l.base.Add(time.Duration(dl))
+		}
+		_ = w.f.SetReadDeadline(t)
+	}
+	err := w.rc.Read(w.pollF)
+	w.busy = l.clock()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	if w.errno != 0 {
+		return 0, w.errno
+	}
+	return w.n, nil
+}
+
+// close closes the epoll descriptor.
+func (w *epollWaiter) close() { _ = w.f.Close() }
 
 // drainWake reads the eventfd and handles the queued messages.
 func (l *evLoop) drainWake() {
@@ -262,6 +384,7 @@ func (l *evLoop) attach(fc *fconn) {
 		return
 	}
 	l.conns[fc] = struct{}{}
+	l.f.served.Add(1)
 	fc.idleSince = l.now
 	fc.state = fsIdle
 	fc.run()
@@ -284,7 +407,7 @@ func (l *evLoop) register(n *nbIO, fc *fconn) error {
 		l.slots = append(l.slots, nil)
 	}
 	l.slots[n.fd] = fc
-	n.readable = false // epoll reports data already there
+	n.readable, n.hup = false, false // epoll reports what is already there
 	n.writable = true
 	return nil
 }
@@ -448,6 +571,7 @@ type nbIO struct {
 	fd       int
 	readable bool
 	writable bool
+	hup      bool // the peer closed or failed: reads never wait again
 	pend     []byte
 	loop     *evLoop // the epoll set holding the socket (nil: none)
 
@@ -534,8 +658,9 @@ func (n *nbIO) read(b []byte) (int, error) {
 	case n.n == 0 && len(b) > 0:
 		return 0, io.EOF
 	}
-	if n.n < len(b) {
-		// A short read emptied the socket: the next data raises an edge.
+	if n.n < len(b) && !n.hup {
+		// A short read emptied the socket: the next data or the peer's
+		// close raises an edge (one seen already leaves readable set).
 		n.readable = false
 	}
 	return n.n, nil
@@ -593,3 +718,7 @@ func (n *nbIO) drain(f *fastIO) {
 
 // epollET is EPOLLET as an event mask bit (syscall's constant is negative).
 const epollET = 1 << 31
+
+// yieldEvery is how long a busy loop runs before it lets the other
+// goroutines run.
+const yieldEvery = time.Millisecond

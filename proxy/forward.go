@@ -238,18 +238,19 @@ func (t *Txn) forcedServer() *Server { return t.rules.forcedServer(t) }
 // connect returns a pooled connection or dials a new one.
 func (t *Txn) connect(srv *Server) (*srvConn, error) {
 	sni := srv.sniFor(t)
-	if c := t.reuseConn(srv, sni); c != nil {
+	if c := t.reuseConn(srv, sni, nil); c != nil {
 		return c, nil
 	}
 	return t.dialConn(srv, sni)
 }
 
-// reuseConn returns an idle keep-alive connection to srv, or nil.
-func (t *Txn) reuseConn(srv *Server, sni string) *srvConn {
+// reuseConn returns an idle keep-alive connection to srv, or nil; pref, if
+// set, tells which idle connections to prefer.
+func (t *Txn) reuseConn(srv *Server, sni string, pref func(*srvConn) bool) *srvConn {
 	if t.effConnMode() != connKeepAlive || t.req.upgrade {
 		return nil
 	}
-	c := srv.idleConn(sni)
+	c := srv.idleConn(sni, pref)
 	if c == nil {
 		return nil
 	}

@@ -153,6 +153,33 @@ func (p *connPool) get() *srvConn {
 	return c
 }
 
+// prefScan bounds how far get looks for a preferred connection.
+const prefScan = 32
+
+// getPref is get, preferring among the most recent idle connections one
+// that pref accepts (the event loop that already watches its socket).
+func (p *connPool) getPref(pref func(*srvConn) bool) *srvConn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	i := n - 1
+	for j := n - 1; j >= 0 && j >= n-prefScan; j-- {
+		if pref(p.idle[j]) {
+			i = j
+			break
+		}
+	}
+	c := p.idle[i]
+	copy(p.idle[i:], p.idle[i+1:])
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	c.reused = true
+	return c
+}
+
 // getSNI returns the most recently parked idle connection that was opened
 // with the given SNI, so that a request never travels on a TLS session
 // negotiated for another name.

@@ -313,8 +313,11 @@ func (s *Server) sniFor(t *Txn) string {
 
 // idleConn returns a pooled connection usable for a request that would send
 // sni (see sniFor), or nil.
-func (s *Server) idleConn(sni string) *srvConn {
+func (s *Server) idleConn(sni string, pref func(*srvConn) bool) *srvConn {
 	if s.sniExpr == nil {
+		if pref != nil {
+			return s.pool.getPref(pref)
+		}
 		return s.pool.get()
 	}
 	return s.pool.getSNI(sni)
