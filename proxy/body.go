@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 )
@@ -108,66 +109,142 @@ const maxChunkLine = 4096
 // copyChunked relays a chunked body, validating the framing and re-emitting
 // it (chunk extensions are dropped, trailers are forwarded).
 func copyChunked(dst *bufio.Writer, src *bufio.Reader, maxHdr int) (int64, error) {
-	var done int64
+	var c chunkRelay
+	n, _, err := c.relay(dst, src, maxHdr, 0)
+	return n, err
+}
+
+// chunkRelay is the progress of a chunked relay, so that a relay whose
+// source has nothing more for now (an event loop's socket) can go on later.
+type chunkRelay struct {
+	state    uint8 // chunkSize, chunkData, chunkCRLF, chunkTrailers
+	left     int64 // data bytes left in the current chunk
+	trailers int
+}
+
+const (
+	chunkSize = iota
+	chunkData
+	chunkCRLF
+	chunkTrailers
+)
+
+// relay moves the body from where it stopped. It returns the payload bytes
+// moved and whether the body ended; budget > 0 bounds the payload moved by
+// this call (done false, err nil when it is used up). A source error ends
+// it with the framing state kept.
+func (c *chunkRelay) relay(dst *bufio.Writer, src *bufio.Reader, maxHdr int, budget int64) (moved int64, done bool, err error) {
 	var hex [16]byte
 	for {
 		if src.Buffered() == 0 {
 			if err := dst.Flush(); err != nil {
-				return done, dstErr(err)
+				return moved, false, dstErr(err)
 			}
 		}
-		line, err := readLine(src)
+		if c.state == chunkData {
+			want := c.left
+			if budget > 0 {
+				if budget <= moved {
+					return moved, false, nil
+				}
+				want = minI64(want, budget-moved)
+			}
+			n, err := copyN(dst, src, want)
+			moved += n
+			c.left -= n
+			if err != nil {
+				return moved, false, err
+			}
+			if c.left == 0 {
+				c.state = chunkCRLF
+			}
+			continue
+		}
+		line, used, err := peekLine(src)
 		if err != nil {
-			return done, srcErr(err)
+			return moved, false, srcErr(err)
 		}
-		size, err := parseChunkSize(line)
-		if err != nil {
-			return done, srcErr(err)
-		}
-		if size == 0 {
-			if _, err := dst.WriteString("0\r\n"); err != nil {
-				return done, dstErr(err)
+		switch c.state {
+		case chunkSize:
+			size, err := parseChunkSize(line)
+			if err != nil {
+				return moved, false, srcErr(err)
 			}
-			// Trailers, up to the empty line.
-			for n := 0; ; n++ {
-				tl, err := readLine(src)
-				if err != nil {
-					return done, srcErr(err)
+			_, _ = src.Discard(used)
+			if size == 0 {
+				c.state = chunkTrailers
+				if _, err := dst.WriteString("0\r\n"); err != nil {
+					return moved, false, dstErr(err)
 				}
-				if len(tl) == 0 {
-					break
-				}
-				if n >= maxHdr || !validTrailer(tl) {
-					return done, srcErr(errBadChunk)
-				}
-				dst.Write(tl)
-				dst.WriteString("\r\n")
+				continue
 			}
+			dst.Write(appendHex(hex[:0], uint64(size)))
 			if _, err := dst.WriteString("\r\n"); err != nil {
-				return done, dstErr(err)
+				return moved, false, dstErr(err)
 			}
-			return done, nil
-		}
-		dst.Write(appendHex(hex[:0], uint64(size)))
-		if _, err := dst.WriteString("\r\n"); err != nil {
-			return done, dstErr(err)
-		}
-		n, err := copyN(dst, src, size)
-		done += n
-		if err != nil {
-			return done, err
-		}
-		crlf, err := readLine(src)
-		if err != nil {
-			return done, srcErr(err)
-		}
-		if len(crlf) != 0 {
-			return done, srcErr(errBadChunk)
-		}
-		if _, err := dst.WriteString("\r\n"); err != nil {
-			return done, dstErr(err)
+			c.state, c.left = chunkData, size
+		case chunkCRLF:
+			if len(line) != 0 {
+				return moved, false, srcErr(errBadChunk)
+			}
+			_, _ = src.Discard(used)
+			if _, err := dst.WriteString("\r\n"); err != nil {
+				return moved, false, dstErr(err)
+			}
+			c.state = chunkSize
+		case chunkTrailers:
+			if len(line) == 0 {
+				_, _ = src.Discard(used)
+				if _, err := dst.WriteString("\r\n"); err != nil {
+					return moved, false, dstErr(err)
+				}
+				return moved, true, nil
+			}
+			if c.trailers >= maxHdr || !validTrailer(line) {
+				return moved, false, srcErr(errBadChunk)
+			}
+			c.trailers++
+			dst.Write(line)
+			dst.WriteString("\r\n")
+			_, _ = src.Discard(used)
 		}
 	}
+}
+
+// peekLine returns the next CRLF- or LF-terminated line (without the
+// terminator) once it is complete in src, and the bytes to discard for it;
+// like readLine, an over-long line is errBadChunk and an end of stream
+// io.ErrUnexpectedEOF.
+func peekLine(src *bufio.Reader) (line []byte, used int, err error) {
+	for {
+		b, _ := src.Peek(src.Buffered())
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			if i+1 > maxChunkLine {
+				return nil, 0, errBadChunk
+			}
+			line = b[:i]
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, i + 1, nil
+		}
+		if len(b) >= src.Size() {
+			return nil, 0, errBadChunk
+		}
+		if _, err := src.Peek(len(b) + 1); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, 0, io.ErrUnexpectedEOF
+			}
+			return nil, 0, err
+		}
+	}
+}
+
+func minI64(a, b int64) int64 {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 // readLine reads a CRLF- or LF-terminated line (without the terminator); the

@@ -45,7 +45,9 @@ type fconn struct {
 	aborting   bool // hard stop while connecting
 	noBody     bool
 	closeDelim bool
-	eof        bool  // a close-delimited body ended
+	chunked    bool
+	chunk      chunkRelay
+	eof        bool  // a close-delimited or chunked body ended
 	remaining  int64 // body bytes left (content-length)
 	idleSince  int64 // loop clock: start of the wait for a request
 	reqAt      int64 // loop clock: first byte of the request
@@ -357,12 +359,10 @@ func (fc *fconn) recvHead() bool {
 		return fc.endTxn(true)
 	}
 	fc.noBody, fc.closeDelim = t.startResponse()
-	if t.rsp.chunked && !fc.noBody {
-		noBody, closeDelim := fc.noBody, fc.closeDelim
-		return fc.fallback(func(t *Txn) { t.relayBody(sc, noBody, closeDelim) })
-	}
+	fc.chunked = t.rsp.chunked && !fc.noBody
+	fc.chunk = chunkRelay{}
 	fc.remaining = t.rsp.contentLength
-	if fc.noBody || fc.remaining < 0 {
+	if fc.noBody || fc.chunked || fc.remaining < 0 {
 		fc.remaining = 0
 	}
 	fc.eof = false
@@ -381,7 +381,7 @@ func (fc *fconn) headFailed(err error, drain bool) bool {
 func (fc *fconn) relay() bool {
 	t, s, cio := fc.t, fc.s, fc.cio
 	sc := t.sc
-	for (fc.closeDelim && !fc.eof) || fc.remaining > 0 {
+	for (fc.closeDelim && !fc.eof) || (fc.chunked && !fc.eof) || fc.remaining > 0 {
 		if len(cio.pend) >= fastBodyBudget {
 			if err := cio.flush(); err != nil {
 				return fc.bodyFailed(dstErr(err), false)
@@ -391,21 +391,27 @@ func (fc *fconn) relay() bool {
 				return false
 			}
 		}
-		want := int64(fastBodyBudget)
-		if !fc.closeDelim && fc.remaining < want {
-			want = fc.remaining
+		var n int64
+		var err error
+		if fc.chunked {
+			n, fc.eof, err = fc.chunk.relay(s.bw, sc.br, s.e.maxHdr, fastBodyBudget)
+		} else {
+			want := int64(fastBodyBudget)
+			if !fc.closeDelim && fc.remaining < want {
+				want = fc.remaining
+			}
+			n, err = copyN(s.bw, sc.br, want)
+			if !fc.closeDelim {
+				fc.remaining -= n
+			}
 		}
-		n, err := copyN(s.bw, sc.br, want)
 		t.bytesOut += n
-		if !fc.closeDelim {
-			fc.remaining -= n
-		}
 		switch {
 		case err == nil:
 		case errors.Is(err, errWouldBlock):
 			fc.waitFor(true, sc.tc.rto)
 			return false
-		case fc.closeDelim && isSrcErr(err) && errors.Is(err, io.ErrUnexpectedEOF):
+		case fc.closeDelim && !fc.chunked && isSrcErr(err) && errors.Is(err, io.ErrUnexpectedEOF):
 			fc.eof = true
 		default:
 			return fc.bodyFailed(err, !isSrcErr(err))
@@ -580,9 +586,9 @@ func (fc *fconn) fallback(step func(t *Txn)) bool {
 	fc.release()
 	fc.l.f.fallbacks.Add(1)
 	fc.resume <- func() bool {
-		cio.drain(s.conn.fast)
+		cio.drain(s.conn)
 		if sio != nil {
-			sio.drain(sc.tc.fast)
+			sio.drain(sc.tc)
 		}
 		step(t)
 		if be != nil {

@@ -707,11 +707,11 @@ func (n *nbIO) flush() error {
 	return err
 }
 
-// drain sends pending output with blocking writes (after a fallback, from
-// the connection's goroutine).
-func (n *nbIO) drain(f *fastIO) {
+// drain sends pending output through w, the connection back in blocking
+// mode (after a fallback, from the connection's goroutine).
+func (n *nbIO) drain(w io.Writer) {
 	if len(n.pend) > 0 {
-		_, _ = f.write(n.pend)
+		_, _ = w.Write(n.pend)
 		n.pend = n.pend[:0]
 	}
 }

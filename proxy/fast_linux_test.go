@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,6 +42,19 @@ func newFastBackend(t *testing.T) *fastBackend {
 			fmt.Fprintf(w, "part%d;", i)
 			w.(http.Flusher).Flush()
 		}
+	})
+	mux.HandleFunc("/bigchunked", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		sum := 0
+		for i := 0; i < 300; i++ {
+			b := bytes.Repeat([]byte{byte('a' + i%26)}, 1000+i)
+			w.Write(b)
+			sum += len(b)
+			if i%7 == 0 {
+				w.(http.Flusher).Flush()
+			}
+		}
+		w.Header().Set("X-Sum", strconv.Itoa(sum))
 	})
 	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
 		c, brw, _ := w.(http.Hijacker).Hijack()
@@ -240,13 +254,28 @@ func TestFastFallbackMidConnection(t *testing.T) {
 
 func TestFastChunkedAndCloseDelimited(t *testing.T) {
 	fb := newFastBackend(t)
-	_, out, addr := fastEngine(t, httpProxyConfig(fb.url))
+	e, out, addr := fastEngine(t, httpProxyConfig(fb.url))
 	c, br := dialFE(t, addr)
 	if st, body := fastGet(t, c, br, "/chunked"); st != 200 || body != "part0;part1;part2;" {
 		t.Fatalf("chunked: %d %q", st, body)
 	}
+	fmt.Fprintf(c, "GET /bigchunked HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || len(b) != 300*1000+299*300/2 || b[len(b)-1] != byte('a'+299%26) {
+		t.Fatalf("big chunked body: %d bytes, %v", len(b), err)
+	}
+	if got := resp.Trailer.Get("X-Sum"); got != strconv.Itoa(len(b)) {
+		t.Fatalf("trailer X-Sum %q", got)
+	}
 	if st, body := fastGet(t, c, br, "/x"); st != 200 || body != "hello /x" {
 		t.Fatalf("after chunked: %d %q", st, body)
+	}
+	if n := e.fast.fallbacks.Load(); n != 0 {
+		t.Fatalf("chunked responses fell back %d times", n)
 	}
 	c2, br2 := dialFE(t, addr)
 	// The server closes right after its response: the loop must see the
@@ -392,5 +421,56 @@ func TestFastStop(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop hangs")
+	}
+}
+
+// trickle yields one byte per Read and "would block" between them.
+type trickle struct {
+	b     []byte
+	block bool
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	if r.block = !r.block; r.block {
+		return 0, errWouldBlock
+	}
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	p[0] = r.b[0]
+	r.b = r.b[1:]
+	return 1, nil
+}
+
+func TestChunkRelayResumes(t *testing.T) {
+	in := "5;ext=1\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n"
+	var want bytes.Buffer
+	ww := bufio.NewWriter(&want)
+	wn, err := copyChunked(ww, bufio.NewReader(strings.NewReader(in)), 101)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ww.Flush()
+	var got bytes.Buffer
+	bw := bufio.NewWriter(&got)
+	br := bufio.NewReaderSize(&trickle{b: []byte(in)}, 16)
+	var c chunkRelay
+	var total int64
+	for i := 0; ; i++ {
+		if i > 10*len(in) {
+			t.Fatal("the relay makes no progress")
+		}
+		n, done, err := c.relay(bw, br, 101, 7)
+		total += n
+		if done {
+			break
+		}
+		if err != nil && !errors.Is(err, errWouldBlock) {
+			t.Fatalf("relay: %v", err)
+		}
+	}
+	bw.Flush()
+	if got.String() != want.String() || total != wn || wn != 31 {
+		t.Fatalf("resumed relay %q (%d bytes), want %q (%d)", got.String(), total, want.String(), wn)
 	}
 }
