@@ -16,8 +16,7 @@ import (
 
 // Event loops of the fast path (Linux). Each loop is a goroutine locked to
 // its OS thread with its own epoll set, edge-triggered, which it polls
-// without blocking; it parks in Go's netpoller when the set has nothing
-// (see epollWaiter). Accepting stays in
+// without blocking and waits on as epollWaiter decides. Accepting stays in
 // Go: the connection's goroutine hands the session to a loop and parks
 // until the loop gives it back, either closed (it returns) or with the rest
 // of a transaction the loop does not serve (fallback, see fconn). The
@@ -240,12 +239,14 @@ func (l *evLoop) run() {
 	}
 }
 
-// epollWaiter waits for the loop's events. The loop goroutine is an
-// ordinary goroutine: it polls its epoll set without blocking and, when
-// nothing is ready, parks in Go's netpoller on the epoll descriptor itself
-// (readable when one of its sockets is ready), with the nearest deadline
-// as the read deadline. No thread ever blocks in epoll_wait, so the
-// runtime never has to take a processor back from a blocked loop.
+// epollWaiter waits for the loop's events. It polls the epoll set without
+// blocking; when nothing is ready, a lightly loaded loop blocks in
+// epoll_wait (its thread is woken directly: lowest latency), a busy one
+// parks in Go's netpoller on the epoll descriptor itself (readable when one
+// of its sockets is ready) with the nearest deadline as read deadline:
+// under load, threads blocked in system calls make the runtime take their
+// processors back and wake other threads over and over, which costs more
+// CPU than the proxying.
 type epollWaiter struct {
 	l      *evLoop
 	f      *os.File
@@ -255,6 +256,7 @@ type epollWaiter struct {
 	errno  syscall.Errno
 	pollF  func(fd uintptr) bool
 	dl     int64 // read deadline in place (loop clock, -1: none)
+	avg    int64 // events per poll, moving average in 1/256
 	busy   int64 // loop clock when the loop last parked or yielded
 }
 
@@ -295,6 +297,7 @@ func (w *epollWaiter) wait(events []syscall.EpollEvent) (int, error) {
 		return 0, w.errno
 	}
 	l := w.l
+	w.avg = (w.avg*7 + int64(w.n)*256) / 8
 	if w.n > 0 {
 		// Busy: let the other goroutines run now and then.
 		if now := l.clock(); now-w.busy > int64(yieldEvery) {
@@ -302,6 +305,16 @@ func (w *epollWaiter) wait(events []syscall.EpollEvent) (int, error) {
 			runtime.Gosched()
 		}
 		return w.n, nil
+	}
+	if w.avg < lightLoad {
+		// Lightly loaded: the kernel wakes the loop's own thread directly,
+		// the shortest way to the next event.
+		w.busy = l.clock()
+		n, err := syscall.EpollWait(l.epfd, events, l.timers.waitMillis(l.now))
+		if errors.Is(err, syscall.EINTR) {
+			return 0, nil
+		}
+		return n, err
 	}
 	dl := int64(-1)
 	if ms := l.timers.waitMillis(l.now); ms == 0 {
@@ -722,3 +735,7 @@ const epollET = 1 << 31
 // yieldEvery is how long a busy loop runs before it lets the other
 // goroutines run.
 const yieldEvery = time.Millisecond
+
+// lightLoad is the average of events per poll (in 1/256) below which a
+// loop with nothing to do blocks in epoll_wait rather than parking.
+const lightLoad = 256
