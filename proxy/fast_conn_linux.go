@@ -382,9 +382,11 @@ func (fc *fconn) relay() bool {
 	t, s, cio := fc.t, fc.s, fc.cio
 	sc := t.sc
 	for (fc.closeDelim && !fc.eof) || (fc.chunked && !fc.eof) || fc.remaining > 0 {
-		if len(cio.pend) >= fastBodyBudget {
+		if len(cio.pend) > 0 {
+			// What the client did not take yet goes first (the client may
+			// have become writable while the server had nothing).
 			if err := cio.flush(); err != nil {
-				return fc.bodyFailed(dstErr(err), false)
+				return fc.bodyFailed(dstErr(err), true)
 			}
 			if len(cio.pend) >= fastBodyBudget {
 				fc.waitFor(false, s.conn.wto)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,10 +26,11 @@ type fastBackend struct {
 	url     string
 	written atomic.Int64
 	release chan struct{}
+	cont    chan struct{} // /pause goes on
 }
 
 func newFastBackend(t *testing.T) *fastBackend {
-	fb := &fastBackend{release: make(chan struct{})}
+	fb := &fastBackend{release: make(chan struct{}), cont: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello "+r.URL.Path)
@@ -55,6 +57,19 @@ func newFastBackend(t *testing.T) *fastBackend {
 			}
 		}
 		w.Header().Set("X-Sum", strconv.Itoa(sum))
+	})
+	mux.HandleFunc("/pause", func(w http.ResponseWriter, r *http.Request) {
+		// 8 MB, then nothing until the client confirms it got all of it.
+		w.Header().Set("Content-Length", strconv.Itoa(16<<20))
+		part := bytes.Repeat([]byte("p"), 8<<20)
+		w.Write(part)
+		w.(http.Flusher).Flush()
+		select {
+		case <-fb.cont:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(part)
 	})
 	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
 		c, brw, _ := w.(http.Hijacker).Hijack()
@@ -384,6 +399,40 @@ func TestFastSlowReaderBackPressure(t *testing.T) {
 	}
 	if st, body := fastGet(t, c, br, "/after"); st != 200 || body != "hello /after" {
 		t.Fatalf("after: %d %q", st, body)
+	}
+}
+
+func TestFastStreamPausesAfterSlowClient(t *testing.T) {
+	fb := newFastBackend(t)
+	_, _, addr := fastEngine(t, httpProxyConfig(fb.url))
+	// A small receive window (set before connecting) makes the proxy hold
+	// back part of the body.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+		})
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	fmt.Fprintf(c, "GET /pause HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(200 * time.Millisecond) // the proxy holds back what we do not read
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Everything the server sent before pausing must arrive while it
+	// pauses, even what the proxy had to hold back.
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := io.CopyN(io.Discard, resp.Body, 8<<20); err != nil {
+		t.Fatalf("first half: %d bytes, %v", n, err)
+	}
+	fb.cont <- struct{}{}
+	if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != 8<<20 {
+		t.Fatalf("second half: %d bytes, %v", n, err)
 	}
 }
 

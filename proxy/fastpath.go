@@ -19,7 +19,7 @@ const fastpathEnv = "MOONBUS_FASTPATH"
 
 // fastpathDefault is the mode when neither the configuration nor the
 // environment says.
-const fastpathDefault = false
+const fastpathDefault = true
 
 // fastpathEnabled resolves tune.moonbus.fastpath: the configuration wins,
 // then MOONBUS_FASTPATH, then the default.
