@@ -505,7 +505,7 @@ func (e *Engine) StartInherit(inherit map[string]net.Listener) error {
 			bound = append(bound, l)
 		}
 	}
-	if e.fast == nil && fastpathEnabled(e.conf.Global.Tune.Fastpath) {
+	if e.fast == nil && fastpathEnabled(e.conf.Global.Tune.Fastpath) && fastListeners(bound) {
 		f, err := newFastLoops(e, runtime.GOMAXPROCS(0))
 		if err != nil {
 			e.log.Warn("fast path disabled: " + err.Error())

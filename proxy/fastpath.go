@@ -94,3 +94,14 @@ func (p *Proxy) usesLuaSamples() bool {
 func (t *Txn) fastBlocked(p *Proxy) bool {
 	return p.rules.mayBlock || (p.rules.bufferReq && t.hasReqBody())
 }
+
+// fastListeners reports whether a listener may hand connections to the
+// fast path: a plain (no TLS, no PROXY protocol) HTTP one.
+func fastListeners(ls []*listener) bool {
+	for _, l := range ls {
+		if l.fe.mode == ModeHTTP && l.tlsConf == nil && !l.conf.AcceptProxy {
+			return true
+		}
+	}
+	return false
+}
