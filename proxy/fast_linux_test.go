@@ -71,6 +71,13 @@ func newFastBackend(t *testing.T) *fastBackend {
 		}
 		w.Write(part)
 	})
+	mux.HandleFunc("/hold", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-fb.cont:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "held")
+	})
 	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
 		c, brw, _ := w.(http.Hijacker).Hijack()
 		defer c.Close()
@@ -522,4 +529,42 @@ func TestChunkRelayResumes(t *testing.T) {
 	if got.String() != want.String() || total != wn || wn != 31 {
 		t.Fatalf("resumed relay %q (%d bytes), want %q (%d)", got.String(), total, want.String(), wn)
 	}
+}
+
+func TestFastQueueFallsBack(t *testing.T) {
+	fb := newFastBackend(t)
+	cfg := httpProxyConfig(fb.url)
+	cfg.Proxies[1].Servers[0].Params.Maxconn = 1
+	cfg.Proxies[1].Timeouts.Queue = 5 * time.Second
+	e, out, addr := fastEngine(t, cfg)
+	srv := e.Proxy("be").Servers()[0]
+	slow, sbr := dialFE(t, addr)
+	fmt.Fprintf(slow, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+	waitUntil(t, "the slow request to hold the only slot", func() bool { return srv.NumStreams() == 1 })
+	c, br := dialFE(t, addr)
+	done := make(chan string, 1)
+	go func() {
+		fmt.Fprintf(c, "GET /queued HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		done <- string(b)
+	}()
+	waitUntil(t, "the request to fall back into the queue", func() bool { return e.fast.fallbacks.Load() == 1 })
+	fb.cont <- struct{}{} // the held request ends, its slot goes to the queued one
+	if st, body := readFastResp(t, sbr); st != 200 || body != "held" {
+		t.Fatalf("held request: %d %q", st, body)
+	}
+	select {
+	case got := <-done:
+		if got != "hello /queued" {
+			t.Fatalf("queued request: %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the queued request was not served")
+	}
+	waitUntil(t, "the queued request's log", func() bool { return strings.Contains(out.String(), `"GET /queued HTTP/1.1"`) })
 }
