@@ -569,8 +569,11 @@ func (fc *fconn) release() {
 	fc.s.fc = nil
 }
 
-// close ends the connection: its goroutine returns and closes it.
+// close ends the connection: its goroutine returns and closes it. The
+// session's stick counters stop here already (conn_cur drops as soon as
+// the loop sees the end, not when the goroutine gets to run).
 func (fc *fconn) close() {
+	fc.s.rules.release()
 	fc.release()
 	fc.resume <- nil
 }
