@@ -1,7 +1,6 @@
 package moonbus
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -218,6 +217,9 @@ backend be
     server s1 `+hostOf(srv)+` check inter 10s observe layer7 error-limit 3 on-error mark-down
 `)
 	s1 := d.Engine().Proxy("be").Server("s1")
+	// The first check runs at start; a passing check resets the count of
+	// consecutive errors, so the errors must come after it.
+	waitFor(t, "the first check", func() bool { return s1.LastCheckStatus() != nil })
 	fail.Store(true)
 	c := dialRaw(t, d.addr("fe"))
 	for i := 0; i < 3; i++ {
@@ -225,5 +227,4 @@ backend be
 		c.response("GET")
 	}
 	waitFor(t, "passive mark-down", func() bool { return s1.Op().String() == "STOPPED" })
-	_ = bufio.NewReader
 }

@@ -86,4 +86,16 @@ function M.keys(t)
   return table.concat(out, ",")
 end
 
+-- eventually polls cond every 10 ms until it returns true or ms (default
+-- 5000) have passed; it returns the last result of cond.
+function M.eventually(cond, ms)
+  local function now() local n = core.now(); return n.sec * 1000 + math.floor(n.usec / 1000) end
+  local deadline = now() + (ms or 5000)
+  while not cond() do
+    if now() >= deadline then return false end
+    core.msleep(10)
+  end
+  return true
+end
+
 return M

@@ -15,6 +15,12 @@ function TestStickTable(t)
   end
   if st:lookup("127.0.0.1") ~= nil then t:error("no entry before traffic") end
   for i = 1, 3 do h.get(ADDR.fe_st, "/") end
+  -- The tracker of a connection is released once its reply is sent, which
+  -- may be after the client has read it.
+  h.eventually(function()
+    local e = st:lookup("127.0.0.1")
+    return e ~= nil and e.conn_cur == 0
+  end)
   local e = st:lookup("127.0.0.1")
   if not e then t:fatal("entry after traffic") end
   if e.http_req_cnt ~= 3 or e.http_req_rate ~= 3 or e.conn_cur ~= 0 or type(e.expire) ~= "number" or e.use ~= 0 then
