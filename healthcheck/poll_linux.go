@@ -116,12 +116,16 @@ func (p *epollPoller) watch(fd int, rw bool) error {
 	// first event. A check program: edge-triggered reads and writes.
 	e := syscall.EpollEvent{Events: syscall.EPOLLOUT, Fd: int32(fd)}
 	if rw {
-		e.Events = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | -syscall.EPOLLET
+		e.Events = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET
 	}
 	return syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_ADD, fd, &e)
 }
 
 func (p *epollPoller) canWatch() bool { return true }
+
+// epollET is EPOLLET as an event mask bit: syscall's constant is negative on
+// some architectures (amd64) and positive on others (arm64).
+const epollET = 1 << 31
 
 func (p *epollPoller) unwatch(fd int) error {
 	return syscall.EpollCtl(p.ep, syscall.EPOLL_CTL_DEL, fd, nil)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
 	"time"
 )
 
@@ -32,11 +31,7 @@ func (e *Engine) Info(version, releaseDate string, now time.Time) []InfoField {
 		started = now
 	}
 	g := &e.conf.Global
-	ulimit := int64(0)
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
-		ulimit = int64(rl.Cur)
-	}
+	ulimit := openFilesLimit()
 	nbthread := g.Nbthread
 	if nbthread <= 0 {
 		nbthread = runtime.GOMAXPROCS(0)

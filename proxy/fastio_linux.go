@@ -100,3 +100,13 @@ func (f *fastIO) write(b []byte) (int, error) {
 	}
 	return f.n, nil
 }
+
+// openFilesLimit returns the process's limit of open files (Ulimit-n of
+// "show info"), 0 when unknown.
+func openFilesLimit() int64 {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	return int64(rl.Cur)
+}
