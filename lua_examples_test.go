@@ -1,10 +1,8 @@
 package moonbus
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"moonbus/config"
-	"moonbus/proxy"
 )
 
 // The examples of the first seed article ("5 Ways to Extend HAProxy With
@@ -27,27 +22,7 @@ import (
 // startLuaDaemon is startDaemon with the debug flag (moonbus -d).
 func startLuaDaemon(t *testing.T, cfgText string, debug bool) *testDaemon {
 	t.Helper()
-	cfg, err := config.Parse("test.cfg", []byte(cfgText), config.Options{})
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, cfgText)
-	}
-	out := &syncBuf{}
-	d, err := New(cfg, Options{Stdout: out, Stderr: out, Debug: debug, Logger: slog.New(proxy.NewMessageHandler(out, debug)), Instance: "test"})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Stop(ctx)
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", out.String())
-		}
-	})
-	return &testDaemon{Daemon: d, t: t, out: out}
+	return startDaemonWith(t, cfgText, Options{Debug: debug, Instance: "test"}, debug)
 }
 
 var loopbackPort = regexp.MustCompile(`127\.0\.0\.1[: ]\d+`)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,37 +14,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"moonbus/bus/natsbridge"
-	"moonbus/config"
 	"moonbus/internal/natstest"
 	"moonbus/internal/promtest"
-	"moonbus/proxy"
 )
 
 // startFleetDaemon is startDaemon without an Options.Instance, so that the
 // nats section's instance names the daemon on the bus too.
 func startFleetDaemon(t *testing.T, cfgText string) *testDaemon {
 	t.Helper()
-	cfg, err := config.Parse("test.cfg", []byte(cfgText), config.Options{})
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, cfgText)
-	}
-	out := &syncBuf{}
-	d, err := New(cfg, Options{Stdout: out, Stderr: out, Logger: slog.New(proxy.NewMessageHandler(out, true))})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Stop(ctx)
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", out.String())
-		}
-	})
-	return &testDaemon{Daemon: d, t: t, out: out}
+	return startDaemonWith(t, cfgText, Options{}, true)
 }
 
 func okBackend(t *testing.T) *httptest.Server {

@@ -46,12 +46,22 @@ type testDaemon struct {
 // startDaemon parses cfgText, starts a daemon and stops it at the end of the test.
 func startDaemon(t *testing.T, cfgText string) *testDaemon {
 	t.Helper()
+	return startDaemonWith(t, cfgText, Options{Instance: "test"}, true)
+}
+
+// startDaemonWith is startDaemon with daemon options (Debug, Instance); the
+// output streams and the logger (debug-level messages when debugLog) are the
+// test's.
+func startDaemonWith(t *testing.T, cfgText string, opts Options, debugLog bool) *testDaemon {
+	t.Helper()
 	cfg, err := config.Parse("test.cfg", []byte(cfgText), config.Options{})
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, cfgText)
 	}
 	out := &syncBuf{}
-	d, err := New(cfg, Options{Stdout: out, Stderr: out, Logger: slog.New(proxy.NewMessageHandler(out, true)), Instance: "test"})
+	opts.Stdout, opts.Stderr = out, out
+	opts.Logger = slog.New(proxy.NewMessageHandler(out, debugLog))
+	d, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
