@@ -158,14 +158,23 @@ func wantResult(t testing.TB, r Result, st Status, code int, info string) {
 	}
 }
 
-// blackhole returns an address where TCP connects hang: a listener with a
-// zero backlog that never accepts, its queue already filled.
-func blackhole(t testing.TB) string {
+// queueFull returns a listener whose accept queue is full, so that a
+// connect to it stays in progress (its SYNs are dropped), and a function
+// that frees the queue: the next SYN retransmission then connects.
+func queueFull(t testing.TB) (addr string, free func(), closeLn func()) {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed := false
+	closeLn = func() {
+		if !closed {
+			closed = true
+			syscall.Close(fd)
+		}
+	}
+	t.Cleanup(closeLn)
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,15 +185,27 @@ func blackhole(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 	filler, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		filler.Close()
-		syscall.Close(fd)
-	})
+	t.Cleanup(func() { filler.Close() })
+	free = func() {
+		nfd, _, err := syscall.Accept(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Close(nfd)
+	}
+	return addr, free, closeLn
+}
+
+// blackhole returns an address where TCP connects hang: a listener with a
+// zero backlog that never accepts, its queue already filled.
+func blackhole(t testing.TB) string {
+	t.Helper()
+	addr, _, _ := queueFull(t)
 	return addr
 }
 

@@ -5,8 +5,6 @@ package healthcheck
 import (
 	"context"
 	"net"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -75,49 +73,6 @@ func TestLoopConnectChecks(t *testing.T) {
 			waitFor(t, 10*time.Second, "the loop's descriptors to be closed", func() bool { return openFDs(t) <= fds })
 		})
 	}
-}
-
-// queueFull returns a listener whose accept queue is full, so that a
-// connect to it stays in progress (its SYNs are dropped), and a function
-// that frees the queue: the next SYN retransmission then connects.
-func queueFull(t *testing.T) (addr string, free func(), closeLn func()) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	closeLn = func() {
-		if !closed {
-			closed = true
-			syscall.Close(fd)
-		}
-	}
-	t.Cleanup(closeLn)
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	filler, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { filler.Close() })
-	free = func() {
-		nfd, _, err := syscall.Accept(fd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		syscall.Close(nfd)
-	}
-	return addr, free, closeLn
 }
 
 // TestLoopConnectInProgress covers connects that the loop must watch: one
